@@ -1,0 +1,76 @@
+"""Buttons: reboot, energy reset and refresh."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from homeassistant.components.button import (
+    ButtonDeviceClass,
+    ButtonEntity,
+    ButtonEntityDescription,
+)
+from homeassistant.const import EntityCategory
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddEntitiesCallback
+
+from .entity import CsocketEntity, async_setup_device_entities
+from .util import async_configure
+
+if TYPE_CHECKING:
+    from . import CsocketConfigEntry
+
+PARALLEL_UPDATES = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class CsocketButtonEntityDescription(ButtonEntityDescription):
+    """A button and the command it sends."""
+
+    command: dict[str, Any]
+
+
+BUTTONS: tuple[CsocketButtonEntityDescription, ...] = (
+    CsocketButtonEntityDescription(
+        key="reboot",
+        device_class=ButtonDeviceClass.RESTART,
+        entity_category=EntityCategory.CONFIG,
+        command={"reboot": True},
+    ),
+    CsocketButtonEntityDescription(
+        key="reset_energy",
+        translation_key="reset_energy",
+        entity_category=EntityCategory.CONFIG,
+        command={"reset_power_consumption": True},
+    ),
+    CsocketButtonEntityDescription(
+        key="refresh",
+        translation_key="refresh",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        command={"report_status": True},
+    ),
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: CsocketConfigEntry,
+    async_add_entities: AddEntitiesCallback,
+) -> None:
+    """Add the buttons of every socket."""
+    async_setup_device_entities(
+        hass,
+        entry,
+        async_add_entities,
+        lambda hub, device: [CsocketButton(hub, device, desc) for desc in BUTTONS],
+    )
+
+
+class CsocketButton(CsocketEntity, ButtonEntity):
+    """Sends one command to the socket."""
+
+    entity_description: CsocketButtonEntityDescription
+
+    async def async_press(self) -> None:
+        """Send the command."""
+        await async_configure(self.hub, self.device, self.entity_description.command)

@@ -1,0 +1,77 @@
+"""Base entity and the platform helper shared by every csocket platform."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.device_registry import DeviceInfo
+from homeassistant.helpers.dispatcher import async_dispatcher_connect
+from homeassistant.helpers.entity import Entity, EntityDescription
+from homeassistant.helpers.entity_platform import AddEntitiesCallback
+
+from .const import DOMAIN, MANUFACTURER, MODEL, MODEL_NAME
+from .device import SocketDevice
+from .hub import CsocketHub, signal_new_device
+
+if TYPE_CHECKING:
+    from . import CsocketConfigEntry
+
+
+class CsocketEntity(Entity):
+    """An entity of one socket, updated by its device model (push)."""
+
+    _attr_has_entity_name = True
+    _attr_should_poll = False
+
+    def __init__(
+        self, hub: CsocketHub, device: SocketDevice, description: EntityDescription
+    ) -> None:
+        """Bind to the socket; unique ids are DevEUI + key and never change."""
+        self.hub = hub
+        self.device = device
+        self.entity_description = description
+        self._attr_unique_id = f"{device.dev_eui}_{description.key}"
+        self._attr_device_info = DeviceInfo(
+            identifiers={(DOMAIN, device.dev_eui)},
+            manufacturer=MANUFACTURER,
+            model=MODEL_NAME,
+            model_id=MODEL,
+            name=device.name,
+        )
+
+    @property
+    def available(self) -> bool:
+        """Available while the socket reports within its window."""
+        return self.device.available
+
+    async def async_added_to_hass(self) -> None:
+        """Follow the device model."""
+        await super().async_added_to_hass()
+        self.async_on_remove(self.device.async_add_listener(self._handle_device_update))
+
+    @callback
+    def _handle_device_update(self) -> None:
+        self.async_write_ha_state()
+
+
+@callback
+def async_setup_device_entities(
+    hass: HomeAssistant,
+    entry: CsocketConfigEntry,
+    async_add_entities: AddEntitiesCallback,
+    build: Callable[[CsocketHub, SocketDevice], Iterable[Entity]],
+) -> None:
+    """Add entities for known sockets now and for new ones when discovered."""
+    hub = entry.runtime_data
+
+    @callback
+    def _add(device: SocketDevice) -> None:
+        async_add_entities(build(hub, device))
+
+    for device in hub.devices.values():
+        _add(device)
+    entry.async_on_unload(
+        async_dispatcher_connect(hass, signal_new_device(entry.entry_id), _add)
+    )

@@ -1,0 +1,510 @@
+"""The hub: one per config entry.
+
+Owns the transport and the network-server adapter, dispatches uplinks to
+devices, discovers new sockets, tracks downlinks until the device confirms
+them, and persists what the device never reports back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers.dispatcher import async_dispatcher_send
+from homeassistant.helpers.event import async_track_point_in_utc_time
+from homeassistant.helpers.storage import Store
+from homeassistant.util import dt as dt_util
+
+from . import codec
+from .const import (
+    CONF_AUTO_ADD,
+    CONF_AVAILABILITY_FACTOR,
+    CONF_COMMAND_TIMEOUT,
+    CONF_DEV_EUIS,
+    DEFAULT_AVAILABILITY_FACTOR,
+    DEFAULT_COMMAND_TIMEOUT,
+    DOMAIN,
+    MANUFACTURER,
+    MODEL,
+    MODEL_NAME,
+    STORAGE_VERSION,
+)
+from .device import DelayTask, SocketDevice
+from .network_servers import (
+    Adapter,
+    DeviceRef,
+    DownlinkResult,
+    DownlinkStatus,
+    Ignored,
+    Join,
+    Uplink,
+)
+from .transport import Transport, TransportError
+
+_LOGGER = logging.getLogger(__name__)
+
+DEDUP_SIZE = 512
+# Smallest application payload over all regions and data rates (US915 DR0).
+MAX_FRAME = 11
+# Settings the device keeps; remembered when sent because it may never echo them.
+SETTING_KEYS = frozenset(
+    {
+        "report_interval",
+        "overcurrent_alarm",
+        "overcurrent_protection",
+        "button_lock",
+        "power_consumption_enabled",
+        "led_enabled",
+    }
+)
+SAVE_DELAY = 10
+
+
+class DownlinkFailed(Exception):
+    """The network server reported that a downlink failed."""
+
+
+class CommandTimeout(Exception):
+    """The device did not confirm a command in time."""
+
+
+def signal_new_device(entry_id: str) -> str:
+    """Dispatcher signal sent with a SocketDevice when one is discovered."""
+    return f"{DOMAIN}_{entry_id}_new_device"
+
+
+@dataclass(slots=True)
+class _Waiter:
+    """A command waiting for the device's confirming report."""
+
+    dev_eui: str
+    correlation_id: str
+    accept: Callable[[Mapping[str, Any]], bool]
+    future: asyncio.Future[Mapping[str, Any]] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class CsocketHub:
+    """State and I/O of one config entry."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: ConfigEntry[Any],
+        adapter: Adapter,
+        transport: Transport,
+    ) -> None:
+        """Wire the adapter and transport; nothing runs before `async_start`."""
+        self.hass = hass
+        self.entry = entry
+        self.adapter = adapter
+        self.transport = transport
+        self.devices: dict[str, SocketDevice] = {}
+        self._store: Store[dict[str, Any]] = Store(
+            hass, STORAGE_VERSION, f"{DOMAIN}.{entry.entry_id}"
+        )
+        self._seen: OrderedDict[tuple[str, int | None, bytes], None] = OrderedDict()
+        self._expiry_timers: dict[str, CALLBACK_TYPE] = {}
+        self._waiters: list[_Waiter] = []
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._ignored_euis: set[str] = set()
+        self._batches: dict[str, _Batch] = {}
+        self.ignored_count = 0
+        self.messages_handled = 0
+        transport.on_message = self.async_handle_message
+        transport.on_state = self._connection_changed
+
+    # Options -------------------------------------------------------------
+
+    @property
+    def availability_factor(self) -> float:
+        """Multiplier of the reporting interval before a socket is unavailable."""
+        return float(
+            self.entry.options.get(CONF_AVAILABILITY_FACTOR, DEFAULT_AVAILABILITY_FACTOR)
+        )
+
+    @property
+    def command_timeout(self) -> float:
+        """Seconds to wait for the device to confirm a command."""
+        return float(self.entry.options.get(CONF_COMMAND_TIMEOUT, DEFAULT_COMMAND_TIMEOUT))
+
+    def _accepts_new(self, dev_eui: str) -> bool:
+        if self.entry.options.get(CONF_AUTO_ADD, True):
+            return True
+        return dev_eui in self.entry.options.get(CONF_DEV_EUIS, [])
+
+    # Lifecycle -----------------------------------------------------------
+
+    async def async_load(self) -> None:
+        """Restore devices saved before the last shutdown."""
+        stored = await self._store.async_load() or {}
+        now = dt_util.utcnow()
+        for data in stored.get("devices", {}).values():
+            device = SocketDevice.from_storage(data)
+            device.available = device.is_available(now, self.availability_factor)
+            self.devices[device.dev_eui] = device
+            self._schedule_expiry(device)
+
+    async def async_start(self) -> None:
+        """Connect the transport; raises TransportError when that fails now."""
+        await self.transport.async_start(self.adapter.subscriptions())
+
+    async def async_stop(self) -> None:
+        """Disconnect, cancel timers and waiters, and save."""
+        await self.transport.async_stop()
+        for unsub in self._expiry_timers.values():
+            unsub()
+        self._expiry_timers.clear()
+        for waiter in self._waiters:
+            waiter.future.cancel()
+        self._waiters.clear()
+        await self._store.async_save(self._data_to_save())
+
+    @callback
+    def _data_to_save(self) -> dict[str, Any]:
+        return {
+            "devices": {eui: dev.as_storage() for eui, dev in self.devices.items()}
+        }
+
+    @callback
+    def async_schedule_save(self) -> None:
+        """Persist soon (coalesces bursts of uplinks)."""
+        self._store.async_delay_save(self._data_to_save, SAVE_DELAY)
+
+    @callback
+    def async_remove_device(self, dev_eui: str) -> None:
+        """Forget a device the user deleted."""
+        self.devices.pop(dev_eui, None)
+        if unsub := self._expiry_timers.pop(dev_eui, None):
+            unsub()
+        self.async_schedule_save()
+
+    @callback
+    def _connection_changed(self, connected: bool) -> None:
+        _LOGGER.debug("Broker connection %s", "up" if connected else "down")
+
+    # Uplinks -------------------------------------------------------------
+
+    @callback
+    def async_handle_message(self, topic: str, payload: bytes) -> None:
+        """Entry point for every MQTT message; never raises."""
+        self.messages_handled += 1
+        try:
+            event = self.adapter.parse(topic, payload)
+            if isinstance(event, Uplink):
+                self._handle_uplink(event)
+            elif isinstance(event, DownlinkResult):
+                self._handle_result(event)
+            elif isinstance(event, Join):
+                _LOGGER.debug("Device %s joined", event.device.dev_eui)
+            elif isinstance(event, Ignored):
+                self.ignored_count += 1
+                _LOGGER.debug("Ignored message on %s: %s", topic, event.reason)
+        except Exception:
+            # One bad message must not stop the stream for every other socket.
+            _LOGGER.exception("Error handling message on %s", topic)
+
+    def _handle_uplink(self, uplink: Uplink) -> None:
+        key = uplink.dedup_key
+        if key in self._seen:
+            _LOGGER.debug("Duplicate uplink from %s ignored", uplink.device.dev_eui)
+            return
+        self._seen[key] = None
+        if len(self._seen) > DEDUP_SIZE:
+            self._seen.popitem(last=False)
+
+        decoded = codec.decode_uplink(uplink.payload)
+        if "unparsed" in decoded:
+            _LOGGER.warning(
+                "Socket %s sent bytes csocket could not decode: %s",
+                uplink.device.dev_eui,
+                decoded["unparsed"],
+            )
+        dev_eui = uplink.device.dev_eui
+        device = self.devices.get(dev_eui)
+        if device is None:
+            device = self._discover(uplink, decoded)
+            if device is None:
+                return
+        now = dt_util.utcnow()
+        received = uplink.received_at
+        if received is None or received > now:
+            uplink = replace(uplink, received_at=now)
+        info_before = self._info(device)
+        events = device.apply_uplink(uplink, decoded)
+        if self._info(device) != info_before:
+            self._update_registry(device)
+        self._set_available(device)
+        self._schedule_expiry(device)
+        for waiter in [w for w in self._waiters if w.dev_eui == dev_eui]:
+            if not waiter.future.done() and waiter.accept(decoded):
+                waiter.future.set_result(decoded)
+        device.last_events = events
+        device.notify()
+        device.last_events = []
+        self.async_schedule_save()
+
+    def _discover(
+        self, uplink: Uplink, decoded: Mapping[str, Any]
+    ) -> SocketDevice | None:
+        dev_eui = uplink.device.dev_eui
+        if not any(k in codec.UPLINK_FIELDS for k in decoded):
+            if dev_eui not in self._ignored_euis:
+                self._ignored_euis.add(dev_eui)
+                _LOGGER.info(
+                    "Device %s on FPort %s does not speak the WS523 protocol; ignored",
+                    dev_eui,
+                    uplink.f_port,
+                )
+            return None
+        if not self._accepts_new(dev_eui):
+            if dev_eui not in self._ignored_euis:
+                self._ignored_euis.add(dev_eui)
+                _LOGGER.info("Socket %s is not in the list of sockets to add", dev_eui)
+            return None
+        device = SocketDevice(ref=uplink.device)
+        self.devices[dev_eui] = device
+        _LOGGER.info("New socket %s (%s) discovered", dev_eui, device.name)
+        self._update_registry(device)
+        async_dispatcher_send(self.hass, signal_new_device(self.entry.entry_id), device)
+        return device
+
+    @staticmethod
+    def _info(device: SocketDevice) -> tuple[Any, ...]:
+        values = device.values
+        return (
+            values.get("sn"),
+            values.get("hardware_version"),
+            values.get("firmware_version"),
+        )
+
+    def _update_registry(self, device: SocketDevice) -> None:
+        registry = dr.async_get(self.hass)
+        values = device.values
+        registry.async_get_or_create(
+            config_entry_id=self.entry.entry_id,
+            identifiers={(DOMAIN, device.dev_eui)},
+            manufacturer=MANUFACTURER,
+            model=MODEL_NAME,
+            model_id=MODEL,
+            name=device.name,
+            serial_number=values.get("sn"),
+            hw_version=values.get("hardware_version"),
+            sw_version=values.get("firmware_version"),
+        )
+
+    # Availability --------------------------------------------------------
+
+    def _set_available(self, device: SocketDevice) -> None:
+        available = device.is_available(dt_util.utcnow(), self.availability_factor)
+        if available == device.available:
+            return
+        device.available = available
+        # log-when-unavailable: once when it goes, once when it returns.
+        if available:
+            _LOGGER.info("Socket %s is reporting again", device.name)
+        else:
+            _LOGGER.info(
+                "Socket %s stopped reporting (last uplink %s)",
+                device.name,
+                device.last_seen,
+            )
+
+    def _schedule_expiry(self, device: SocketDevice) -> None:
+        if unsub := self._expiry_timers.pop(device.dev_eui, None):
+            unsub()
+        expires = device.expires_at(self.availability_factor)
+        if expires is None or not device.available:
+            return
+
+        @callback
+        def _expired(_now: datetime) -> None:
+            self._expiry_timers.pop(device.dev_eui, None)
+            self._set_available(device)
+            device.notify()
+
+        self._expiry_timers[device.dev_eui] = async_track_point_in_utc_time(
+            self.hass, _expired, expires + timedelta(microseconds=1)
+        )
+
+    # Downlinks -----------------------------------------------------------
+
+    def _handle_result(self, result: DownlinkResult) -> None:
+        failed = result.status in (
+            DownlinkStatus.FAILED,
+            DownlinkStatus.NOT_ACKNOWLEDGED,
+        )
+        for waiter in self._waiters:
+            if waiter.future.done():
+                continue
+            if result.correlation_id is not None:
+                match = waiter.correlation_id == result.correlation_id
+            else:
+                match = waiter.dev_eui == result.dev_eui
+            if match and failed:
+                waiter.future.set_exception(
+                    DownlinkFailed(result.reason or result.status.value)
+                )
+            elif match:
+                _LOGGER.debug("Downlink %s %s", waiter.correlation_id, result.status)
+
+    def _lock(self, dev_eui: str) -> asyncio.Lock:
+        return self._locks.setdefault(dev_eui, asyncio.Lock())
+
+    async def async_send(
+        self,
+        device: SocketDevice,
+        payload: bytes,
+        *,
+        f_port: int | None = None,
+        confirmed: bool = False,
+    ) -> str:
+        """Publish one downlink; returns its correlation id."""
+        async with self._lock(device.dev_eui):
+            return await self._publish(device.ref, payload, f_port, confirmed)
+
+    async def _publish(
+        self, ref: DeviceRef, payload: bytes, f_port: int | None, confirmed: bool
+    ) -> str:
+        downlink = self.adapter.build_downlink(
+            ref,
+            payload,
+            f_port=f_port,
+            confirmed=confirmed,
+            correlation_id=str(uuid.uuid4()),
+        )
+        await self.transport.async_publish(downlink.topic, downlink.payload, downlink.qos)
+        _LOGGER.debug(
+            "Downlink %s to %s: %s", downlink.correlation_id, ref.dev_eui, payload.hex()
+        )
+        return downlink.correlation_id
+
+    async def async_command(
+        self,
+        device: SocketDevice,
+        commands: Mapping[str, Any],
+        accept: Callable[[Mapping[str, Any]], bool] | None = None,
+    ) -> Mapping[str, Any] | None:
+        """Send settings/commands; with `accept`, wait for the confirming report.
+
+        Downlinks to one device are serialised: the next waits until the
+        previous one is confirmed, failed or timed out.
+        """
+        payload = codec.encode_downlink(commands)
+        async with self._lock(device.dev_eui):
+            if accept is None:
+                await self._publish(device.ref, payload, None, False)
+                return None
+            # Ask for a status report in the same frame: it confirms the command.
+            payload += codec.encode_downlink({"report_status": True})
+            loop = asyncio.get_running_loop()
+            waiter = _Waiter(device.dev_eui, "", accept, loop.create_future())
+            self._waiters.append(waiter)
+            try:
+                waiter.correlation_id = await self._publish(
+                    device.ref, payload, None, False
+                )
+                async with asyncio.timeout(self.command_timeout):
+                    return await waiter.future
+            except TimeoutError as err:
+                raise CommandTimeout(device.dev_eui) from err
+            finally:
+                self._waiters.remove(waiter)
+
+
+    async def async_configure(
+        self, device: SocketDevice, settings: Mapping[str, Any]
+    ) -> None:
+        """Send settings; settings requested in the same loop turn share a frame.
+
+        The device does not confirm settings, so what was sent is remembered
+        (and shown) until the device reports the setting itself.
+        """
+        codec.encode_downlink(settings)  # validate now, in the caller's context
+        batch = self._batches.get(device.dev_eui)
+        if batch is None:
+            batch = self._batches[device.dev_eui] = _Batch(
+                asyncio.get_running_loop().create_future()
+            )
+            self.hass.loop.call_soon(self._start_flush, device)
+        batch.settings.update(settings)
+        await asyncio.shield(batch.future)
+
+    @callback
+    def _start_flush(self, device: SocketDevice) -> None:
+        self.entry.async_create_background_task(
+            self.hass, self._flush(device), f"csocket flush {device.dev_eui}"
+        )
+
+    async def _flush(self, device: SocketDevice) -> None:
+        batch = self._batches.pop(device.dev_eui)
+        try:
+            async with self._lock(device.dev_eui):
+                for frame in _frames(batch.settings):
+                    await self._publish(device.ref, frame, None, False)
+        except Exception as err:  # noqa: BLE001 - handed to every waiting caller
+            batch.future.set_exception(err)
+            return
+        now = dt_util.utcnow()
+        for key, value in batch.settings.items():
+            self._record_sent(device, key, value, now)
+        batch.future.set_result(None)
+        device.notify()
+        self.async_schedule_save()
+
+    @staticmethod
+    def _record_sent(
+        device: SocketDevice, key: str, value: Any, now: datetime  # noqa: ANN401
+    ) -> None:
+        if key == "delay_task":
+            device.delay_task = DelayTask(
+                now + timedelta(seconds=value["delay"]), value["socket_status"]
+            )
+        elif key == "delete_delay_task":
+            device.delay_task = None
+        elif key in SETTING_KEYS:
+            # The device's next report of this setting replaces it.
+            device.values.pop(key, None)
+            device.sent[key] = value
+
+
+def _frames(settings: Mapping[str, Any]) -> list[bytes]:
+    """Encode settings into as few frames as fit the smallest LoRaWAN payload."""
+    frames: list[bytes] = []
+    current = b""
+    for key, value in settings.items():
+        record = codec.encode_downlink({key: value})
+        if current and len(current) + len(record) > MAX_FRAME:
+            frames.append(current)
+            current = b""
+        current += record
+    if current:
+        frames.append(current)
+    return frames
+
+
+@dataclass(slots=True)
+class _Batch:
+    """Settings waiting to go out together."""
+
+    future: asyncio.Future[None]
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+__all__ = [
+    "CommandTimeout",
+    "CsocketHub",
+    "DownlinkFailed",
+    "TransportError",
+    "signal_new_device",
+]

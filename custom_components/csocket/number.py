@@ -1,0 +1,125 @@
+"""Numbers: overcurrent thresholds and the reporting interval."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from homeassistant.components.number import (
+    NumberDeviceClass,
+    NumberEntity,
+    NumberEntityDescription,
+    NumberMode,
+)
+from homeassistant.const import EntityCategory, UnitOfElectricCurrent, UnitOfTime
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddEntitiesCallback
+
+from .device import SocketDevice
+from .entity import CsocketEntity, async_setup_device_entities
+from .util import async_configure
+
+if TYPE_CHECKING:
+    from . import CsocketConfigEntry
+
+PARALLEL_UPDATES = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class CsocketNumberEntityDescription(NumberEntityDescription):
+    """A numeric setting: how to read it and which command sets it."""
+
+    value_fn: Callable[[SocketDevice], float | None]
+    command_fn: Callable[[SocketDevice, float], dict[str, Any]]
+
+
+def _threshold(key: str) -> Callable[[SocketDevice], float | None]:
+    def value(device: SocketDevice) -> float | None:
+        setting = device.setting(key)
+        return None if setting is None else setting["threshold"]
+
+    return value
+
+
+def _set_threshold(key: str) -> Callable[[SocketDevice, float], dict[str, Any]]:
+    def command(device: SocketDevice, value: float) -> dict[str, Any]:
+        setting = device.setting(key) or {}
+        # Changing the threshold keeps the feature's on/off state (on if unknown).
+        return {key: {"enabled": setting.get("enabled", True), "threshold": int(value)}}
+
+    return command
+
+
+NUMBERS: tuple[CsocketNumberEntityDescription, ...] = (
+    CsocketNumberEntityDescription(
+        key="overcurrent_alarm_threshold",
+        translation_key="overcurrent_alarm_threshold",
+        device_class=NumberDeviceClass.CURRENT,
+        native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
+        native_min_value=1,
+        native_max_value=30,
+        native_step=1,
+        mode=NumberMode.BOX,
+        entity_category=EntityCategory.CONFIG,
+        value_fn=_threshold("overcurrent_alarm"),
+        command_fn=_set_threshold("overcurrent_alarm"),
+    ),
+    CsocketNumberEntityDescription(
+        key="overcurrent_protection_threshold",
+        translation_key="overcurrent_protection_threshold",
+        device_class=NumberDeviceClass.CURRENT,
+        native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
+        native_min_value=1,
+        native_max_value=30,
+        native_step=1,
+        mode=NumberMode.BOX,
+        entity_category=EntityCategory.CONFIG,
+        value_fn=_threshold("overcurrent_protection"),
+        command_fn=_set_threshold("overcurrent_protection"),
+    ),
+    CsocketNumberEntityDescription(
+        key="reporting_interval",
+        translation_key="reporting_interval",
+        device_class=NumberDeviceClass.DURATION,
+        native_unit_of_measurement=UnitOfTime.MINUTES,
+        native_min_value=1,
+        native_max_value=1080,
+        native_step=1,
+        mode=NumberMode.BOX,
+        entity_category=EntityCategory.CONFIG,
+        value_fn=lambda device: device.report_interval / 60,
+        command_fn=lambda _device, value: {"report_interval": int(value) * 60},
+    ),
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: CsocketConfigEntry,
+    async_add_entities: AddEntitiesCallback,
+) -> None:
+    """Add the numeric settings of every socket."""
+    async_setup_device_entities(
+        hass,
+        entry,
+        async_add_entities,
+        lambda hub, device: [CsocketNumber(hub, device, desc) for desc in NUMBERS],
+    )
+
+
+class CsocketNumber(CsocketEntity, NumberEntity):
+    """A numeric device setting, as reported or as last sent."""
+
+    entity_description: CsocketNumberEntityDescription
+
+    @property
+    def native_value(self) -> float | None:
+        """The setting's value."""
+        return self.entity_description.value_fn(self.device)
+
+    async def async_set_native_value(self, value: float) -> None:
+        """Send the new value to the socket."""
+        await async_configure(
+            self.hub, self.device, self.entity_description.command_fn(self.device, value)
+        )

@@ -1,0 +1,179 @@
+"""Switches: the socket itself (confirmed by the device) and its settings."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from homeassistant.components.switch import (
+    SwitchDeviceClass,
+    SwitchEntity,
+    SwitchEntityDescription,
+)
+from homeassistant.const import EntityCategory
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddEntitiesCallback
+
+from .device import SocketDevice
+from .entity import CsocketEntity, async_setup_device_entities
+from .hub import CsocketHub
+from .util import async_configure, async_run_command
+
+if TYPE_CHECKING:
+    from . import CsocketConfigEntry
+
+_LOGGER = logging.getLogger(__name__)
+
+# Downlinks to one socket are serialised by the hub; one call at a time here too.
+PARALLEL_UPDATES = 1
+
+DEFAULT_THRESHOLD_A = 10
+
+
+@dataclass(frozen=True, kw_only=True)
+class CsocketSwitchEntityDescription(SwitchEntityDescription):
+    """A setting switch: how to read it and which command sets it."""
+
+    value_fn: Callable[[SocketDevice], bool | None]
+    command_fn: Callable[[SocketDevice, bool], dict[str, Any]]
+
+
+def _flag(key: str) -> Callable[[SocketDevice], bool | None]:
+    return lambda device: device.setting(key)
+
+
+def _enabled(key: str) -> Callable[[SocketDevice], bool | None]:
+    def value(device: SocketDevice) -> bool | None:
+        setting = device.setting(key)
+        return None if setting is None else bool(setting["enabled"])
+
+    return value
+
+
+def _threshold_command(key: str) -> Callable[[SocketDevice, bool], dict[str, Any]]:
+    def command(device: SocketDevice, on: bool) -> dict[str, Any]:
+        setting = device.setting(key) or {}
+        # Keep the threshold the device has; the guide's 10 A when unknown.
+        threshold = setting.get("threshold") or DEFAULT_THRESHOLD_A
+        return {key: {"enabled": on, "threshold": threshold}}
+
+    return command
+
+
+CONFIG_SWITCHES: tuple[CsocketSwitchEntityDescription, ...] = (
+    CsocketSwitchEntityDescription(
+        key="led",
+        translation_key="led",
+        entity_category=EntityCategory.CONFIG,
+        value_fn=_flag("led_enabled"),
+        command_fn=lambda _device, on: {"led_enabled": on},
+    ),
+    CsocketSwitchEntityDescription(
+        key="button_lock",
+        translation_key="button_lock",
+        entity_category=EntityCategory.CONFIG,
+        value_fn=_flag("button_lock"),
+        command_fn=lambda _device, on: {"button_lock": on},
+    ),
+    CsocketSwitchEntityDescription(
+        key="energy_recording",
+        translation_key="energy_recording",
+        entity_category=EntityCategory.CONFIG,
+        value_fn=_flag("power_consumption_enabled"),
+        command_fn=lambda _device, on: {"power_consumption_enabled": on},
+    ),
+    CsocketSwitchEntityDescription(
+        key="overcurrent_alarm",
+        translation_key="overcurrent_alarm",
+        entity_category=EntityCategory.CONFIG,
+        value_fn=_enabled("overcurrent_alarm"),
+        command_fn=_threshold_command("overcurrent_alarm"),
+    ),
+    CsocketSwitchEntityDescription(
+        key="overcurrent_protection",
+        translation_key="overcurrent_protection",
+        entity_category=EntityCategory.CONFIG,
+        value_fn=_enabled("overcurrent_protection"),
+        command_fn=_threshold_command("overcurrent_protection"),
+    ),
+)
+
+SOCKET = SwitchEntityDescription(
+    key="socket", name=None, device_class=SwitchDeviceClass.OUTLET
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: CsocketConfigEntry,
+    async_add_entities: AddEntitiesCallback,
+) -> None:
+    """Add the socket switch and the setting switches of every socket."""
+
+    def build(hub: CsocketHub, device: SocketDevice) -> list[SwitchEntity]:
+        return [
+            CsocketSocketSwitch(hub, device, SOCKET),
+            *(CsocketConfigSwitch(hub, device, desc) for desc in CONFIG_SWITCHES),
+        ]
+
+    async_setup_device_entities(hass, entry, async_add_entities, build)
+
+
+class CsocketSocketSwitch(CsocketEntity, SwitchEntity):
+    """The outlet. Shows only what the device confirmed, never a guess."""
+
+    _pending: bool | None = None
+
+    @property
+    def is_on(self) -> bool | None:
+        """The state the device last reported."""
+        value = self.device.values.get("socket_status")
+        return None if value is None else bool(value)
+
+    @property
+    def extra_state_attributes(self) -> Mapping[str, Any]:
+        """The requested state while the device has not confirmed it."""
+        return {"pending_target": self._pending}
+
+    async def async_turn_on(self, **kwargs: Any) -> None:
+        """Switch the socket on and wait for the device to confirm."""
+        await self._async_switch(on=True)
+
+    async def async_turn_off(self, **kwargs: Any) -> None:
+        """Switch the socket off and wait for the device to confirm."""
+        await self._async_switch(on=False)
+
+    async def _async_switch(self, *, on: bool) -> None:
+        self._pending = on
+        self.async_write_ha_state()
+        try:
+            await async_run_command(self.hub, self.device, socket_status=on)
+        finally:
+            self._pending = None
+            self.async_write_ha_state()
+
+
+class CsocketConfigSwitch(CsocketEntity, SwitchEntity):
+    """A device setting, as reported by the device or as last sent."""
+
+    entity_description: CsocketSwitchEntityDescription
+
+    @property
+    def is_on(self) -> bool | None:
+        """The setting's value."""
+        return self.entity_description.value_fn(self.device)
+
+    async def async_turn_on(self, **kwargs: Any) -> None:
+        """Enable the setting."""
+        await self._async_set(on=True)
+
+    async def async_turn_off(self, **kwargs: Any) -> None:
+        """Disable the setting."""
+        await self._async_set(on=False)
+
+    async def _async_set(self, *, on: bool) -> None:
+        await async_configure(
+            self.hub, self.device, self.entity_description.command_fn(self.device, on)
+        )

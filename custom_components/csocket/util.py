@@ -1,0 +1,70 @@
+"""Run commands for entities and actions, turning failures into translated errors."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+
+from .codec import CodecError
+from .const import DOMAIN
+from .device import SocketDevice
+from .hub import CommandTimeout, CsocketHub, DownlinkFailed
+from .transport import TransportError
+
+_LOGGER = logging.getLogger(__name__)
+
+
+def _error(key: str, device: SocketDevice, **placeholders: str) -> HomeAssistantError:
+    return HomeAssistantError(
+        translation_domain=DOMAIN,
+        translation_key=key,
+        translation_placeholders={"name": device.name, **placeholders},
+    )
+
+
+async def async_run_command(
+    hub: CsocketHub, device: SocketDevice, *, socket_status: bool
+) -> None:
+    """Switch the socket and wait until its report confirms the new state."""
+    try:
+        report = await hub.async_command(
+            device,
+            {"socket_status": socket_status},
+            accept=lambda decoded: "socket_status" in decoded,
+        )
+    except CommandTimeout as err:
+        _LOGGER.warning(
+            "Socket %s did not confirm switching %s within %s s; it stays %s",
+            device.name,
+            "on" if socket_status else "off",
+            hub.command_timeout,
+            device.values.get("socket_status", "unknown"),
+        )
+        raise _error(
+            "command_timeout", device, timeout=f"{hub.command_timeout:g}"
+        ) from err
+    except DownlinkFailed as err:
+        raise _error("downlink_failed", device, reason=str(err)) from err
+    except TransportError as err:
+        raise _error("not_connected", device, error=str(err)) from err
+    if report is not None and report.get("socket_status") is not socket_status:
+        raise _error("command_refused", device, state="on" if socket_status else "off")
+
+
+async def async_configure(
+    hub: CsocketHub, device: SocketDevice, settings: Mapping[str, Any]
+) -> None:
+    """Send settings (validated by the codec) to the socket."""
+    try:
+        await hub.async_configure(device, settings)
+    except CodecError as err:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="invalid_setting",
+            translation_placeholders={"error": str(err)},
+        ) from err
+    except TransportError as err:
+        raise _error("not_connected", device, error=str(err)) from err

@@ -1,0 +1,142 @@
+"""Helpers for end-to-end tests: config entries, uplink JSON, waiting."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import Callable
+from typing import Any
+
+from homeassistant.const import CONF_HOST, CONF_PORT
+from homeassistant.core import HomeAssistant
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.csocket.const import (
+    CONF_CLIENT_ID,
+    CONF_SERVER,
+    CONF_TRANSPORT,
+    DOMAIN,
+    TRANSPORT_BROKER,
+)
+from custom_components.csocket.network_servers import (
+    CONF_APPLICATION_ID,
+    CONF_F_PORT,
+    ServerKind,
+)
+
+from .broker import Broker
+
+APP_ID = "17c82e96-be03-4f38-aef3-f83d48582d97"
+DEV_EUI = "24e124148b123456"
+DEV_EUI_2 = "24e124148b654321"
+# User guide 4.2: on, PF 41 %, 18 mA, 229.3 V, 5 Wh, 1 W.
+REPORT = "08700105812907c912000374f508068305000000048001000000"
+# User guide 4.1: basic information at join.
+BASIC_INFO = "ff0101ff166148b13783621055ff090100ff0a0103ff24010aff30010aff250080ff2601"
+
+
+def make_entry(
+    broker: Broker,
+    kind: ServerKind = ServerKind.CHIRPSTACK_V4,
+    *,
+    options: dict[str, Any] | None = None,
+    **data: Any,
+) -> MockConfigEntry:
+    """A config entry for the suite's broker."""
+    base: dict[str, Any] = {
+        CONF_SERVER: kind.value,
+        CONF_TRANSPORT: TRANSPORT_BROKER,
+        CONF_HOST: broker.host,
+        CONF_PORT: broker.port,
+        CONF_CLIENT_ID: "csocket-test",
+        CONF_APPLICATION_ID: APP_ID,
+        CONF_F_PORT: 85,
+    }
+    base.update(data)
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=f"{kind.value} test",
+        unique_id=f"{broker.host}:{broker.port}/{kind.value}/{base[CONF_APPLICATION_ID]}",
+        data=base,
+        options=options or {},
+    )
+
+
+async def setup_entry(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    """Add and load the entry; fails the test when it does not load."""
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+
+
+def cs4_uplink(
+    payload_hex: str,
+    *,
+    dev_eui: str = DEV_EUI,
+    f_cnt: int = 1,
+    f_port: int = 85,
+    name: str = "Kettle socket",
+    rssi: int = -60,
+    snr: float = 9.5,
+) -> tuple[str, bytes]:
+    """Topic and JSON of a ChirpStack v4 `up` event carrying `payload_hex`."""
+    body = {
+        "deduplicationId": "3ac7e3c4-4401-4b8d-9386-a5c902f9202d",
+        "time": "2024-01-06T11:34:06.123456+00:00",
+        "deviceInfo": {
+            "tenantId": "52f14cd4-c6f1-4fbd-8f87-4025e1d49242",
+            "tenantName": "ChirpStack",
+            "applicationId": APP_ID,
+            "applicationName": "Sockets",
+            "deviceProfileId": "14855bf7-d10d-4aee-b618-ebfcb64dc7ad",
+            "deviceProfileName": "WS523",
+            "deviceName": name,
+            "devEui": dev_eui,
+            "tags": {},
+        },
+        "devAddr": "00189440",
+        "adr": True,
+        "dr": 5,
+        "fCnt": f_cnt,
+        "fPort": f_port,
+        "confirmed": False,
+        "data": base64.b64encode(bytes.fromhex(payload_hex)).decode(),
+        "rxInfo": [
+            {"gatewayId": "0016c001f153a14c", "rssi": rssi, "snr": snr},
+            {"gatewayId": "0016c001f153a14d", "rssi": rssi - 20, "snr": snr - 5},
+        ],
+        "txInfo": {"frequency": 867300000},
+    }
+    del body["time"]  # the hub stamps the receive time
+    topic = f"application/{APP_ID}/device/{dev_eui}/event/up"
+    return topic, json.dumps(body).encode()
+
+
+async def wait_for(
+    hass: HomeAssistant, predicate: Callable[[], Any], timeout: float = 5
+) -> None:
+    """Let the broker round trip happen until `predicate()` is truthy."""
+    async with asyncio.timeout(timeout):
+        while True:
+            await hass.async_block_till_done()
+            if predicate():
+                return
+            await asyncio.sleep(0.02)
+
+
+async def send_uplink(
+    hass: HomeAssistant, broker: Broker, topic: str, payload: bytes
+) -> None:
+    """Publish an uplink and wait until the hub has processed it."""
+    entries = hass.config_entries.async_entries(DOMAIN)
+    hubs = [e.runtime_data for e in entries if hasattr(e, "runtime_data")]
+    before = [_counter(hub) for hub in hubs]
+    await broker.publish(topic, payload)
+    await wait_for(
+        hass, lambda: [_counter(hub) for hub in hubs] != before, timeout=5
+    )
+
+
+def _counter(hub: Any) -> int:
+    return int(hub.messages_handled)

@@ -1,0 +1,52 @@
+"""Shared fixtures: Home Assistant custom-integration plumbing and a real broker."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from unittest.mock import PropertyMock, patch
+
+import pytest
+import pytest_socket
+from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
+from syrupy.assertion import SnapshotAssertion
+
+from .broker import Broker
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
+    """Load custom_components/ in every test."""
+
+
+@pytest.fixture
+def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
+    """Home Assistant's snapshot serializer."""
+    return snapshot.use_extension(HomeAssistantSnapshotExtension)
+
+
+@pytest.fixture
+def entity_registry_enabled_by_default() -> Iterator[None]:
+    """Create entities that are disabled by default as enabled."""
+    with patch(
+        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
+        new_callable=PropertyMock,
+        return_value=True,
+    ):
+        yield
+
+
+@pytest.fixture
+def allow_loopback() -> None:
+    """Let the test reach the suite's broker on 127.0.0.1 (never anything else)."""
+    pytest_socket.enable_socket()
+    pytest_socket.socket_allow_hosts(["127.0.0.1"])
+
+
+@pytest.fixture
+def broker(tmp_path: Path, allow_loopback: None) -> Iterator[Broker]:
+    """A Mosquitto broker on a free port of 127.0.0.1."""
+    instance = Broker(tmp_path / "mosquitto")
+    instance.start()
+    yield instance
+    instance.stop()
