@@ -1,0 +1,77 @@
+"""Diagnostics: configuration (credentials redacted) and per-socket frames."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
+from homeassistant.core import HomeAssistant
+
+from .const import CONF_CA_CERT, CONF_CLIENT_ID
+
+if TYPE_CHECKING:
+    from . import CsocketConfigEntry
+    from .device import SocketDevice
+
+TO_REDACT = {CONF_PASSWORD, CONF_USERNAME, CONF_CA_CERT, CONF_CLIENT_ID}
+
+
+def _device(device: SocketDevice, factor: float) -> dict[str, Any]:
+    expires = device.expires_at(factor)
+    return {
+        "network_server": {
+            "application_id": device.ref.application_id,
+            "device_id": device.ref.device_id,
+            "device_name": device.ref.device_name,
+        },
+        "available": device.available,
+        "available_until": expires.isoformat() if expires else None,
+        "last_seen": device.last_seen.isoformat() if device.last_seen else None,
+        "link": {
+            "rssi": device.rssi,
+            "snr": device.snr,
+            "frame_counter": device.f_cnt,
+            "gateways": device.gateway_count,
+        },
+        "values": device.values,
+        "settings_sent": device.sent,
+        "delay_task": (
+            {
+                "fires_at": device.delay_task.fires_at.isoformat(),
+                "socket_status": device.delay_task.socket_status,
+            }
+            if device.delay_task
+            else None
+        ),
+        "frames": [
+            {
+                "received_at": frame.received_at.isoformat(),
+                "frame_counter": frame.f_cnt,
+                "payload": frame.payload_hex,
+                "decoded": frame.decoded,
+            }
+            for frame in device.frames
+        ],
+    }
+
+
+async def async_get_config_entry_diagnostics(
+    hass: HomeAssistant, entry: CsocketConfigEntry
+) -> dict[str, Any]:
+    """Everything needed to debug an installation, without secrets."""
+    hub = entry.runtime_data
+    return {
+        "entry": {
+            "title": entry.title,
+            "data": async_redact_data(dict(entry.data), TO_REDACT),
+            "options": dict(entry.options),
+        },
+        "connected": hub.transport.connected,
+        "messages_handled": hub.messages_handled,
+        "messages_ignored": hub.ignored_count,
+        "devices": {
+            dev_eui: _device(device, hub.availability_factor)
+            for dev_eui, device in hub.devices.items()
+        },
+    }
