@@ -59,6 +59,9 @@ class Broker:
             "log_dest stderr\n"
             "log_type error\n"
             "log_type warning\n"
+            # As root mosquitto would switch to its own user, which cannot read
+            # the test's files under pytest's private tmp directory.
+            "user root\n"
         )
         if "allow_anonymous" not in self.extra_config:
             config += "allow_anonymous true\n"

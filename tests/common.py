@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import time
 import base64
 import json
 from collections.abc import Callable
@@ -116,13 +116,17 @@ def cs4_uplink(
 async def wait_for(
     hass: HomeAssistant, predicate: Callable[[], Any], timeout: float = 5
 ) -> None:
-    """Let the broker round trip happen until `predicate()` is truthy."""
-    async with asyncio.timeout(timeout):
-        while True:
-            await hass.async_block_till_done()
-            if predicate():
-                return
-            await asyncio.sleep(0.02)
+    """Let the broker round trip happen until `predicate()` is truthy.
+
+    Sleeps in a worker thread rather than with asyncio timers, so it also works
+    while a test has frozen the clock.
+    """
+    for _ in range(int(timeout / 0.01)):
+        await hass.async_block_till_done()
+        if predicate():
+            return
+        await hass.async_add_executor_job(time.sleep, 0.01)
+    raise TimeoutError("condition not met in time")
 
 
 async def send_uplink(
@@ -140,3 +144,68 @@ async def send_uplink(
 
 def _counter(hub: Any) -> int:
     return int(hub.messages_handled)
+
+
+def _b64(payload_hex: str) -> str:
+    return base64.b64encode(bytes.fromhex(payload_hex)).decode()
+
+
+def cs3_uplink(
+    payload_hex: str, *, dev_eui: str = DEV_EUI, f_cnt: int = 1, app: str = "12"
+) -> tuple[str, bytes]:
+    """ChirpStack v3 `json_v3` uplink (>= 3.11 topic)."""
+    body = {
+        "applicationID": app,
+        "applicationName": "sockets",
+        "deviceName": "Heater socket",
+        "devEUI": dev_eui,
+        "rxInfo": [{"gatewayID": "0303030303030303", "rssi": -71, "loRaSNR": 7.5}],
+        "txInfo": {"frequency": 868100000, "dr": 5},
+        "adr": True,
+        "fCnt": f_cnt,
+        "fPort": 85,
+        "data": _b64(payload_hex),
+    }
+    return f"application/{app}/device/{dev_eui}/event/up", json.dumps(body).encode()
+
+
+def tts_uplink(
+    payload_hex: str,
+    *,
+    dev_eui: str = DEV_EUI,
+    f_cnt: int = 1,
+    app: str = "sockets",
+    device_id: str = "desk-lamp",
+) -> tuple[str, bytes]:
+    """The Things Stack v3 uplink (TTN cloud tenant)."""
+    body = {
+        "end_device_ids": {
+            "device_id": device_id,
+            "application_ids": {"application_id": app},
+            "dev_eui": dev_eui.upper(),
+        },
+        "uplink_message": {
+            "f_port": 85,
+            "f_cnt": f_cnt,
+            "frm_payload": _b64(payload_hex),
+            "rx_metadata": [{"gateway_ids": {"gateway_id": "gtw1"}, "rssi": -88, "snr": 3.2}],
+        },
+    }
+    return f"v3/{app}@ttn/devices/{device_id}/up", json.dumps(body).encode()
+
+
+def milesight_uplink(
+    payload_hex: str, *, dev_eui: str = DEV_EUI, f_cnt: int = 1
+) -> tuple[str, bytes]:
+    """Milesight/Linovision gateway uplink (older firmware: string applicationID)."""
+    body = {
+        "applicationID": "1",
+        "applicationName": "cloud",
+        "data": _b64(payload_hex),
+        "devEUI": dev_eui,
+        "deviceName": "Fan socket",
+        "fCnt": f_cnt,
+        "fPort": 85,
+        "rxInfo": [{"loRaSNR": 13.8, "mac": "24e124fffef54092", "rssi": -51}],
+    }
+    return "csocket/uplink/gw1", json.dumps(body).encode()

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from unittest.mock import PropertyMock, patch
 
 import pytest
 import pytest_socket
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
 from syrupy.assertion import SnapshotAssertion
+
+from custom_components.csocket.const import DOMAIN
 
 from .broker import Broker
 
@@ -44,9 +48,19 @@ def allow_loopback() -> None:
 
 
 @pytest.fixture
-def broker(tmp_path: Path, allow_loopback: None) -> Iterator[Broker]:
-    """A Mosquitto broker on a free port of 127.0.0.1."""
+async def broker(
+    hass: HomeAssistant, tmp_path: Path, allow_loopback: None
+) -> AsyncIterator[Broker]:
+    """A Mosquitto broker on a free port of 127.0.0.1.
+
+    Entries still loaded at the end are unloaded before the broker stops, as a
+    user's Home Assistant would, so no connection is left half-closed.
+    """
     instance = Broker(tmp_path / "mosquitto")
     instance.start()
     yield instance
+    for entry in hass.config_entries.async_entries(DOMAIN):
+        if entry.state is ConfigEntryState.LOADED:
+            await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
     instance.stop()

@@ -101,7 +101,8 @@ class SocketDevice:
     @property
     def name(self) -> str:
         """Default device name: the network server's, else the EUI."""
-        return self.ref.device_name or f"Socket {self.dev_eui[-6:].upper()}"
+        ref = self.ref
+        return ref.device_name or ref.device_id or f"Socket {ref.dev_eui[-6:].upper()}"
 
     @property
     def report_interval(self) -> int:

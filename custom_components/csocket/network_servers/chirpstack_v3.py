@@ -1,0 +1,210 @@
+"""ChirpStack v3 Application Server MQTT integration (json_v3 or json marshaler)."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, ClassVar, Final
+
+from ._common import (
+    MISSING,
+    WILDCARD,
+    JsonAdapter,
+    RawUplink,
+    TopicTemplate,
+    ack_status,
+    application_of,
+    as_str,
+    config_text,
+    device_ref,
+    dig,
+    is_downlink_error,
+    parse_time,
+)
+from .models import (
+    CONF_APPLICATION_ID,
+    CONF_F_PORT,
+    CONF_MARSHALER,
+    CONF_TOPIC_STYLE,
+    DEFAULT_F_PORT,
+    DeviceRef,
+    DownlinkResult,
+    DownlinkStatus,
+    Event,
+    Ignored,
+    Join,
+    ServerKind,
+    Subscription,
+)
+
+if TYPE_CHECKING:  # pragma: no cover - imports for annotations only
+    from collections.abc import Callable, Mapping
+
+    from ._common import DownlinkFields
+
+# >= 3.11: .../event/{type} and .../command/down; before: .../rx and .../tx.
+TOPIC_STYLE_EVENT: Final = "event"
+TOPIC_STYLE_LEGACY: Final = "legacy"
+TOPIC_STYLES: Final = (TOPIC_STYLE_EVENT, TOPIC_STYLE_LEGACY)
+# json_v3: hex devEUI and "object"; json: base64 devEUI and "objectJSON".
+# Parsing accepts both whatever is configured; the setting documents the setup.
+MARSHALER_JSON_V3: Final = "json_v3"
+MARSHALER_JSON: Final = "json"
+MARSHALERS: Final = (MARSHALER_JSON_V3, MARSHALER_JSON)
+
+_VARIABLES: Final = ("application_id", "dev_eui", "event")
+_DEVICE: Final = "application/{{application_id}}/device/{{dev_eui}}/"
+_EVENT_TOPIC: Final = TopicTemplate(
+    _DEVICE + "event/{{event}}", _VARIABLES, matchable=True
+)
+_LEGACY_TOPIC: Final = TopicTemplate(_DEVICE + "{{event}}", _VARIABLES, matchable=True)
+_SUBSCRIBED: Final = {
+    TOPIC_STYLE_EVENT: (_EVENT_TOPIC, ("up", "join", "ack", "txack", "error")),
+    TOPIC_STYLE_LEGACY: (_LEGACY_TOPIC, ("rx", "join", "ack", "txack", "error")),
+}
+_DOWNLINK_TOPIC: Final = {
+    TOPIC_STYLE_EVENT: TopicTemplate(_DEVICE + "command/down", _VARIABLES),
+    TOPIC_STYLE_LEGACY: TopicTemplate(_DEVICE + "tx", _VARIABLES),
+}
+# Legacy topic names that differ from the event names.
+_EVENT_ALIASES: Final = {"rx": "up"}
+
+type _Handler = Callable[[ChirpStackV3Adapter, str, dict[str, Any], DeviceRef], Event]
+
+
+def _choice(config: Mapping[str, Any], key: str, choices: tuple[str, ...]) -> str:
+    value = config_text(config, key, choices[0])
+    if value not in choices:
+        raise ValueError(f"{key} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def _decoded(obj: dict[str, Any]) -> object:
+    """The codec output: "object" (json_v3) or the "objectJSON" string (json)."""
+    decoded = obj.get("object")
+    text = obj.get("objectJSON")
+    if decoded is None and isinstance(text, str) and text:
+        try:
+            decoded = json.loads(text)
+        except ValueError:
+            return None
+    return decoded
+
+
+class ChirpStackV3Adapter(JsonAdapter):
+    """ChirpStack Application Server v3."""
+
+    kind = ServerKind.CHIRPSTACK_V3
+    defaults: ClassVar[Mapping[str, Any]] = {
+        CONF_APPLICATION_ID: "",
+        CONF_TOPIC_STYLE: TOPIC_STYLE_EVENT,
+        CONF_MARSHALER: MARSHALER_JSON_V3,
+        CONF_F_PORT: DEFAULT_F_PORT,
+    }
+    binary_hint = (
+        'Protobuf? Set marshaler="json_v3" in the [application_server.integration]'
+        " section of chirpstack-application-server.toml"
+    )
+    snr_key = "loRaSNR"
+    gateway_path = ("gatewayID",)
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        """Check the numeric application id, topic style and marshaler."""
+        super().__init__(config)
+        application_id = config_text(config, CONF_APPLICATION_ID, WILDCARD)
+        if application_id != WILDCARD and not application_id.isdecimal():
+            raise ValueError(
+                f"ChirpStack v3 application ID must be a number, got {application_id!r}"
+            )
+        self.application_id = application_id
+        self.topic_style = _choice(config, CONF_TOPIC_STYLE, TOPIC_STYLES)
+        self.marshaler = _choice(config, CONF_MARSHALER, MARSHALERS)
+
+    def subscriptions(self) -> list[Subscription]:
+        """One filter per used event, in the configured topic style."""
+        template, events = _SUBSCRIBED[self.topic_style]
+        return [
+            Subscription(
+                template.filter(
+                    {"application_id": self.application_id, "event": event}
+                ),
+                self.qos,
+            )
+            for event in events
+        ]
+
+    def parse_object(self, topic: str, obj: dict[str, Any]) -> Event:
+        """Accept both topic styles so a server upgrade keeps working."""
+        variables = _EVENT_TOPIC.match(topic) or _LEGACY_TOPIC.match(topic)
+        if variables is None:
+            return Ignored("topic is not a ChirpStack v3 device topic", topic)
+        event = _EVENT_ALIASES.get(variables["event"], variables["event"])
+        handler = self._handlers.get(event)
+        if handler is None:
+            return Ignored(f"ChirpStack {event!r} events are not used", topic)
+        raw_eui = obj.get("devEUI") or variables["dev_eui"]
+        device = device_ref(
+            raw_eui,
+            application_id=obj.get("applicationID") or variables["application_id"],
+            device_name=obj.get("deviceName"),
+        )
+        if device is None:
+            return self.no_device(topic, raw_eui)
+        return handler(self, topic, obj, device)
+
+    def _up(self, topic: str, obj: dict[str, Any], device: DeviceRef) -> Event:
+        rx_info = obj.get("rxInfo")
+        first_gateway = rx_info[0] if isinstance(rx_info, list) and rx_info else None
+        raw = RawUplink(
+            f_port=obj.get("fPort"),
+            # json_v3 writes an empty payload as null; a missing key is an error.
+            data=obj.get("data", MISSING),
+            f_cnt=obj.get("fCnt"),
+            rx_info=rx_info,
+            # json has publishedAt; json_v3 only the gateways' times.
+            time=obj.get("publishedAt") or dig(first_gateway, "time"),
+            decoded=_decoded(obj),
+        )
+        return self.uplink(topic, device, raw)
+
+    def _join(self, _topic: str, obj: dict[str, Any], device: DeviceRef) -> Event:
+        return Join(device, parse_time(obj.get("publishedAt")))
+
+    # v3 echoes no downlink id: the hub matches results on the DevEUI.
+    def _txack(self, _topic: str, _obj: dict[str, Any], device: DeviceRef) -> Event:
+        return DownlinkResult(DownlinkStatus.SENT, device.dev_eui)
+
+    def _ack(self, _topic: str, obj: dict[str, Any], device: DeviceRef) -> Event:
+        return DownlinkResult(ack_status(obj), device.dev_eui)
+
+    def _error(self, topic: str, obj: dict[str, Any], device: DeviceRef) -> Event:
+        error_type, error = obj.get("type"), as_str(obj.get("error"))
+        if is_downlink_error(error_type):
+            return DownlinkResult(
+                DownlinkStatus.FAILED, device.dev_eui, reason=error or str(error_type)
+            )
+        return Ignored(f"ChirpStack error {error_type}: {error}", topic, device.dev_eui)
+
+    _handlers: ClassVar[Mapping[str, _Handler]] = {
+        "up": _up,
+        "join": _join,
+        "ack": _ack,
+        "txack": _txack,
+        "error": _error,
+    }
+
+    def downlink_message(
+        self, device: DeviceRef, fields: DownlinkFields
+    ) -> tuple[str, dict[str, Any]]:
+        """command/down (or tx); the server takes the device from the topic."""
+        topic = _DOWNLINK_TOPIC[self.topic_style].render(
+            {
+                "application_id": application_of(device, self.application_id),
+                "dev_eui": fields.dev_eui,
+            }
+        )
+        body = {
+            "confirmed": fields.confirmed,
+            "fPort": fields.f_port,
+            "data": fields.data,
+        }
+        return topic, body

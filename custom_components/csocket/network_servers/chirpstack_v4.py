@@ -1,0 +1,219 @@
+"""ChirpStack v4 MQTT integration (JSON encoding)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any, ClassVar, Final
+
+from ._common import (
+    WILDCARD,
+    JsonAdapter,
+    RawUplink,
+    TopicTemplate,
+    ack_status,
+    application_of,
+    as_str,
+    config_text,
+    device_ref,
+    dig,
+    is_downlink_error,
+    parse_time,
+)
+from .models import (
+    CONF_APPLICATION_ID,
+    CONF_COMMAND_TOPIC,
+    CONF_EVENT_TOPIC,
+    CONF_F_PORT,
+    DEFAULT_F_PORT,
+    DeviceRef,
+    DownlinkResult,
+    DownlinkStatus,
+    Event,
+    Ignored,
+    Join,
+    ServerKind,
+    Subscription,
+)
+
+if TYPE_CHECKING:  # pragma: no cover - imports for annotations only
+    from collections.abc import Callable, Mapping
+
+    from ._common import DownlinkFields
+
+# chirpstack.toml [integration.mqtt] defaults.
+DEFAULT_EVENT_TOPIC: Final = (
+    "application/{{application_id}}/device/{{dev_eui}}/event/{{event}}"
+)
+DEFAULT_COMMAND_TOPIC: Final = (
+    "application/{{application_id}}/device/{{dev_eui}}/command/{{command}}"
+)
+
+# Only these exist in ChirpStack's EventTopicContext / CommandTopicContext.
+_EVENT_VARIABLES: Final = ("application_id", "dev_eui", "event")
+_COMMAND_VARIABLES: Final = ("application_id", "dev_eui", "command")
+
+# One filter per event keeps status/location/integration traffic away.
+_EVENTS: Final = ("up", "join", "ack", "txack", "log")
+
+type _Handler = Callable[[ChirpStackV4Adapter, str, dict[str, Any], DeviceRef], Event]
+
+
+def _application_filter(value: object) -> str:
+    """Canonical application UUID, or "+" for all applications."""
+    text = str(value).strip() if value is not None else ""
+    if text in ("", WILDCARD):
+        return WILDCARD
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        raise ValueError(
+            f"ChirpStack v4 application ID must be a UUID, got {text!r}"
+        ) from None
+
+
+class ChirpStackV4Adapter(JsonAdapter):
+    """ChirpStack v4: events on event_topic, downlinks on command_topic."""
+
+    kind = ServerKind.CHIRPSTACK_V4
+    defaults: ClassVar[Mapping[str, Any]] = {
+        CONF_APPLICATION_ID: "",
+        CONF_EVENT_TOPIC: DEFAULT_EVENT_TOPIC,
+        CONF_COMMAND_TOPIC: DEFAULT_COMMAND_TOPIC,
+        CONF_F_PORT: DEFAULT_F_PORT,
+    }
+    binary_hint = (
+        "Protobuf? Set json=true in the [integration.mqtt] section of chirpstack.toml"
+    )
+    gateway_path = ("gatewayId",)
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        """Parse the application id and both topic templates once."""
+        super().__init__(config)
+        self.application_id = _application_filter(config.get(CONF_APPLICATION_ID))
+        self._event_topic = TopicTemplate(
+            config_text(config, CONF_EVENT_TOPIC, DEFAULT_EVENT_TOPIC),
+            _EVENT_VARIABLES,
+            required=("event",),
+            matchable=True,
+        )
+        self._command_topic = TopicTemplate(
+            config_text(config, CONF_COMMAND_TOPIC, DEFAULT_COMMAND_TOPIC),
+            _COMMAND_VARIABLES,
+            required=("dev_eui",),
+        )
+
+    def subscriptions(self) -> list[Subscription]:
+        """One QoS 1 filter per event csocket uses."""
+        return [
+            Subscription(
+                self._event_topic.filter(
+                    {"application_id": self.application_id, "event": event}
+                ),
+                self.qos,
+            )
+            for event in _EVENTS
+        ]
+
+    def parse_object(self, topic: str, obj: dict[str, Any]) -> Event:
+        """Dispatch on the {{event}} part of the topic."""
+        variables = self._event_topic.match(topic)
+        if variables is None:
+            return Ignored("topic does not match the ChirpStack event topic", topic)
+        handler = self._handlers.get(variables["event"])
+        if handler is None:
+            return Ignored(
+                f"ChirpStack {variables['event']!r} events are not used", topic
+            )
+        info = obj.get("deviceInfo")
+        raw_eui = dig(info, "devEui") or variables.get("dev_eui")
+        device = device_ref(
+            raw_eui,
+            application_id=dig(info, "applicationId")
+            or variables.get("application_id"),
+            device_name=dig(info, "deviceName"),
+        )
+        if device is None:
+            return self.no_device(topic, raw_eui)
+        return handler(self, topic, obj, device)
+
+    def _up(self, topic: str, obj: dict[str, Any], device: DeviceRef) -> Event:
+        # Builds before Nov 2022 omit zero values (fCnt 0, empty data).
+        raw = RawUplink(
+            f_port=obj.get("fPort", 0),
+            data=obj.get("data"),
+            f_cnt=obj.get("fCnt", 0),
+            rx_info=obj.get("rxInfo"),
+            time=obj.get("time"),
+            decoded=obj.get("object"),
+        )
+        return self.uplink(topic, device, raw)
+
+    def _join(self, _topic: str, obj: dict[str, Any], device: DeviceRef) -> Event:
+        return Join(device, parse_time(obj.get("time")))
+
+    def _txack(self, _topic: str, obj: dict[str, Any], device: DeviceRef) -> Event:
+        # The downlink "id" we sent comes back as queueItemId.
+        return DownlinkResult(
+            DownlinkStatus.SENT,
+            device.dev_eui,
+            correlation_id=as_str(obj.get("queueItemId")),
+        )
+
+    def _ack(self, _topic: str, obj: dict[str, Any], device: DeviceRef) -> Event:
+        return DownlinkResult(
+            ack_status(obj),
+            device.dev_eui,
+            correlation_id=as_str(obj.get("queueItemId")),
+        )
+
+    def _log(self, topic: str, obj: dict[str, Any], device: DeviceRef) -> Event:
+        # Downlink errors are log events; the rest is noise for csocket.
+        level, code = obj.get("level"), obj.get("code")
+        description = as_str(obj.get("description"))
+        if level == "ERROR" and is_downlink_error(code):
+            return DownlinkResult(
+                DownlinkStatus.FAILED,
+                device.dev_eui,
+                correlation_id=as_str(dig(obj, "context", "queue_item_id")),
+                reason=description or str(code),
+            )
+        return Ignored(
+            f"ChirpStack log {level} {code}: {description}", topic, device.dev_eui
+        )
+
+    _handlers: ClassVar[Mapping[str, _Handler]] = {
+        "up": _up,
+        "join": _join,
+        "ack": _ack,
+        "txack": _txack,
+        "log": _log,
+    }
+
+    def downlink_message(
+        self, device: DeviceRef, fields: DownlinkFields
+    ) -> tuple[str, dict[str, Any]]:
+        """command/down; devEui must equal the topic's EUI, id must be a UUID."""
+        try:
+            valid_id = str(uuid.UUID(fields.correlation_id)) == fields.correlation_id
+        except ValueError:
+            valid_id = False
+        if not valid_id:
+            raise ValueError(
+                "ChirpStack v4 needs a lower-case UUID as correlation id, "
+                f"got {fields.correlation_id!r}"
+            )
+        topic = self._command_topic.render(
+            {
+                "application_id": application_of(device, self.application_id),
+                "dev_eui": fields.dev_eui,
+                "command": "down",
+            }
+        )
+        body = {
+            "id": fields.correlation_id,
+            "devEui": fields.dev_eui,
+            "confirmed": fields.confirmed,
+            "fPort": fields.f_port,
+            "data": fields.data,
+        }
+        return topic, body

@@ -1,0 +1,177 @@
+"""The Things Stack v3 (TTN, TTI, Open Source) MQTT server."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar, Final
+
+from ._common import (
+    WILDCARD,
+    JsonAdapter,
+    RawUplink,
+    application_of,
+    as_str,
+    config_text,
+    device_ref,
+    dig,
+    normalize_eui,
+    parse_time,
+)
+from .models import (
+    CONF_APPLICATION_ID,
+    CONF_F_PORT,
+    CONF_TENANT_ID,
+    DEFAULT_F_PORT,
+    DeviceRef,
+    DownlinkResult,
+    DownlinkStatus,
+    Event,
+    Ignored,
+    Join,
+    ServerKind,
+    Subscription,
+)
+
+if TYPE_CHECKING:  # pragma: no cover - imports for annotations only
+    from collections.abc import Mapping
+
+    from ._common import DownlinkFields
+
+DEFAULT_TENANT_ID: Final = "ttn"
+# Our entry in a downlink's correlation_ids, echoed in every down/* event.
+CORRELATION_PREFIX: Final = "csocket:"
+
+_DOWN_EVENTS: Final = {
+    "down/queued": ("downlink_queued", DownlinkStatus.QUEUED),
+    "down/sent": ("downlink_sent", DownlinkStatus.SENT),
+    "down/ack": ("downlink_ack", DownlinkStatus.ACKNOWLEDGED),
+    "down/nack": ("downlink_nack", DownlinkStatus.NOT_ACKNOWLEDGED),
+    "down/failed": ("downlink_failed", DownlinkStatus.FAILED),
+}
+_EVENTS: Final = ("up", "join", *_DOWN_EVENTS)
+
+
+def _correlation_id(obj: dict[str, Any], body: object) -> str | None:
+    """Our id from any correlation_ids list of a down/* event."""
+    for ids in (
+        obj.get("correlation_ids"),
+        dig(body, "correlation_ids"),
+        dig(body, "downlink", "correlation_ids"),
+    ):
+        if isinstance(ids, list):
+            for entry in ids:
+                if isinstance(entry, str) and entry.startswith(CORRELATION_PREFIX):
+                    return entry[len(CORRELATION_PREFIX) :]
+    return None
+
+
+class TtsV3Adapter(JsonAdapter):
+    """The Things Stack: v3/{app}@{tenant}/devices/{device_id}/..."""
+
+    kind = ServerKind.TTS_V3
+    defaults: ClassVar[Mapping[str, Any]] = {
+        CONF_APPLICATION_ID: "",
+        CONF_TENANT_ID: DEFAULT_TENANT_ID,
+        CONF_F_PORT: DEFAULT_F_PORT,
+    }
+    qos = 0  # the TTS MQTT server supports QoS 0 only
+    rssi_keys = ("rssi", "channel_rssi")
+    gateway_path = ("gateway_ids", "gateway_id")
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        """An empty tenant means The Things Stack Open Source (no "@tenant")."""
+        super().__init__(config)
+        self.application_id = config_text(config, CONF_APPLICATION_ID, WILDCARD)
+        tenant = config.get(CONF_TENANT_ID, DEFAULT_TENANT_ID)
+        self.tenant_id = str(tenant).strip() if tenant is not None else ""
+
+    def _app_uid(self, application_id: str) -> str:
+        if application_id == WILDCARD or not self.tenant_id:
+            return application_id
+        return f"{application_id}@{self.tenant_id}"
+
+    def subscriptions(self) -> list[Subscription]:
+        """Uplinks, joins and every downlink state, at QoS 0."""
+        prefix = f"v3/{self._app_uid(self.application_id)}/devices/+/"
+        return [Subscription(prefix + event, self.qos) for event in _EVENTS]
+
+    def parse_object(self, topic: str, obj: dict[str, Any]) -> Event:
+        """The event is everything after the device id ("up", "down/ack")."""
+        parts = topic.split("/", 4)
+        if len(parts) != 5 or parts[0] != "v3" or parts[2] != "devices":
+            return Ignored("topic is not a The Things Stack device topic", topic)
+        event = parts[4]
+        ids = obj.get("end_device_ids")
+        raw_eui = dig(ids, "dev_eui")
+        device_id = as_str(dig(ids, "device_id")) or parts[3]
+        if event in _DOWN_EVENTS:
+            # down/failed carries no dev_eui: our correlation id is what counts.
+            return self._down(topic, obj, event, normalize_eui(raw_eui), device_id)
+        if event not in ("up", "join"):
+            return Ignored(f"The Things Stack {event!r} events are not used", topic)
+        device = device_ref(
+            raw_eui,
+            application_id=dig(ids, "application_ids", "application_id")
+            or parts[1].partition("@")[0],
+            device_id=device_id,
+        )
+        if device is None:
+            return self.no_device(topic, raw_eui)
+        if event == "join":
+            return Join(device, parse_time(obj.get("received_at")))
+        return self._up(topic, obj, device)
+
+    def _up(self, topic: str, obj: dict[str, Any], device: DeviceRef) -> Event:
+        message = obj.get("uplink_message")
+        if not isinstance(message, dict):
+            return Ignored("uplink without uplink_message", topic, device.dev_eui)
+        # Zero and empty fields are omitted: no f_cnt is 0, no frm_payload is b"".
+        raw = RawUplink(
+            f_port=message.get("f_port", 0),
+            data=message.get("frm_payload"),
+            f_cnt=message.get("f_cnt", 0),
+            rx_info=message.get("rx_metadata"),
+            time=obj.get("received_at") or message.get("received_at"),
+            decoded=message.get("decoded_payload"),
+            simulated=obj.get("simulated") is True,
+        )
+        return self.uplink(topic, device, raw)
+
+    @staticmethod
+    def _down(
+        topic: str, obj: dict[str, Any], event: str, eui: str | None, device_id: str
+    ) -> Event:
+        key, status = _DOWN_EVENTS[event]
+        body = obj.get(key)
+        correlation_id = _correlation_id(obj, body)
+        if correlation_id is None:
+            return Ignored("downlink not sent by csocket", topic, eui)
+        error = dig(body, "error")
+        reason = as_str(dig(error, "message_format")) or as_str(dig(error, "name"))
+        return DownlinkResult(status, eui, device_id, correlation_id, reason)
+
+    def downlink_message(
+        self, device: DeviceRef, fields: DownlinkFields
+    ) -> tuple[str, dict[str, Any]]:
+        """down/push, addressed by device id (not DevEUI)."""
+        if not device.device_id:
+            raise ValueError(
+                f"The Things Stack downlink to {fields.dev_eui} needs the device ID "
+                "(known after the first uplink)"
+            )
+        application_id = application_of(device, self.application_id)
+        if not application_id:
+            raise ValueError(
+                f"The Things Stack downlink to {fields.dev_eui} needs the "
+                "application ID"
+            )
+        topic = (
+            f"v3/{self._app_uid(application_id)}/devices/{device.device_id}/down/push"
+        )
+        downlink = {
+            "f_port": fields.f_port,
+            "frm_payload": fields.data,
+            "priority": "NORMAL",
+            "confirmed": fields.confirmed,
+            "correlation_ids": [CORRELATION_PREFIX + fields.correlation_id],
+        }
+        return topic, {"downlinks": [downlink]}

@@ -1,0 +1,224 @@
+"""Setup, unload, restart, reconnect, availability and device removal."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from unittest.mock import patch
+
+import pytest
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import CONF_PASSWORD, CONF_USERNAME, STATE_UNAVAILABLE
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
+from homeassistant.setup import async_setup_component
+from homeassistant.util import dt as dt_util
+from pytest_homeassistant_custom_component.common import async_fire_time_changed
+from pytest_homeassistant_custom_component.typing import WebSocketGenerator
+
+from custom_components.csocket.const import CONF_AVAILABILITY_FACTOR, DOMAIN
+
+from .broker import Broker
+from .common import (
+    DEV_EUI,
+    REPORT,
+    cs4_uplink,
+    make_entry,
+    send_uplink,
+    setup_entry,
+    wait_for,
+)
+
+VOLTAGE = "sensor.kettle_socket_voltage"
+
+
+async def test_unload_reload_restores_values(
+    hass: HomeAssistant, broker: Broker, entity_registry: er.EntityRegistry
+) -> None:
+    """After unload + load the same entities come back with their last values."""
+    entry = make_entry(broker)
+    await setup_entry(hass, entry)
+    await send_uplink(hass, broker, *cs4_uplink(REPORT))
+    unique_ids = {
+        e.entity_id: e.unique_id
+        for e in er.async_entries_for_config_entry(entity_registry, entry.entry_id)
+    }
+    last_seen = hass.states.get("sensor.kettle_socket_last_seen").state
+
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert hass.states.get(VOLTAGE).state == STATE_UNAVAILABLE
+
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert hass.states.get(VOLTAGE).state == "229.3"
+    assert hass.states.get("switch.kettle_socket").state == "on"
+    assert hass.states.get("sensor.kettle_socket_last_seen").state == last_seen
+    assert {
+        e.entity_id: e.unique_id
+        for e in er.async_entries_for_config_entry(entity_registry, entry.entry_id)
+    } == unique_ids
+    assert unique_ids[VOLTAGE] == f"{DEV_EUI}_voltage"
+
+
+async def test_uplinks_while_unloaded_are_delivered(
+    hass: HomeAssistant, broker: Broker
+) -> None:
+    """The persistent session queues QoS 1 uplinks while Home Assistant is away."""
+    entry = make_entry(broker)
+    await setup_entry(hass, entry)
+    await send_uplink(hass, broker, *cs4_uplink(REPORT, f_cnt=1))
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+    # 5 Wh -> 9 Wh while the integration is not running.
+    later = REPORT.replace("068305000000", "068309000000")
+    await broker.publish(*cs4_uplink(later, f_cnt=2), qos=1)
+
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await wait_for(
+        hass, lambda: hass.states.get("sensor.kettle_socket_energy").state == "0.009"
+    )
+
+
+async def test_reconnects_after_broker_restart(
+    hass: HomeAssistant, broker: Broker, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The broker goes away and comes back: the next uplink is processed."""
+    caplog.set_level(logging.INFO, logger="custom_components.csocket")
+    entry = make_entry(broker)
+    await setup_entry(hass, entry)
+    hub = entry.runtime_data
+    await send_uplink(hass, broker, *cs4_uplink(REPORT, f_cnt=1))
+
+    with patch("custom_components.csocket.transport.RECONNECT_MIN", 0.05):
+        broker.stop()
+        await wait_for(hass, lambda: not hub.transport.connected)
+        # Entities keep their values: the socket itself did not go away.
+        assert hass.states.get(VOLTAGE).state == "229.3"
+        await asyncio.sleep(0.2)
+        broker.start()
+        await wait_for(hass, lambda: hub.transport.connected, timeout=10)
+
+    later = REPORT.replace("0374f508", "0374fe08")  # 230.2 V
+    await send_uplink(hass, broker, *cs4_uplink(later, f_cnt=2))
+    assert hass.states.get(VOLTAGE).state == "230.2"
+    assert caplog.text.count("lost") == 1
+    assert caplog.text.count("restored") == 1
+
+
+async def test_setup_retries_when_broker_unreachable(
+    hass: HomeAssistant, broker: Broker
+) -> None:
+    """No broker: the entry is retried later (ConfigEntryNotReady)."""
+    entry = make_entry(broker)
+    broker.stop()
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+    broker.start()
+
+
+@pytest.mark.usefixtures("allow_loopback")
+async def test_bad_credentials_start_reauth(hass: HomeAssistant, tmp_path) -> None:
+    """Rejected credentials fail setup with an auth error and start reauth."""
+    passwords = tmp_path / "passwd"
+    passwords.write_text("")
+    secured = Broker(
+        tmp_path / "secured",
+        extra_config=f"allow_anonymous false\npassword_file {passwords}\n",
+    )
+    secured.start()
+    try:
+        entry = make_entry(secured, **{CONF_USERNAME: "user", CONF_PASSWORD: "wrong"})
+        entry.add_to_hass(hass)
+        await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done()
+        assert entry.state is ConfigEntryState.SETUP_ERROR
+        flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+        assert [flow["context"]["source"] for flow in flows] == ["reauth"]
+    finally:
+        secured.stop()
+
+
+async def test_availability_window(
+    hass: HomeAssistant, broker: Broker, freezer: FrozenDateTimeFactory
+) -> None:
+    """Unavailable only after interval x factor + a grace minute without uplinks."""
+    entry = make_entry(broker, options={CONF_AVAILABILITY_FACTOR: 2.0})
+    await setup_entry(hass, entry)
+    await send_uplink(hass, broker, *cs4_uplink(REPORT))
+    assert hass.states.get(VOLTAGE).state == "229.3"
+
+    # Default interval 20 min: 2 x 20 min + 60 s = 41 min.
+    freezer.tick(timedelta(minutes=40, seconds=59))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert hass.states.get(VOLTAGE).state == "229.3"
+
+    freezer.tick(timedelta(seconds=2))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert hass.states.get(VOLTAGE).state == STATE_UNAVAILABLE
+    assert hass.states.get("switch.kettle_socket").state == STATE_UNAVAILABLE
+
+    await send_uplink(hass, broker, *cs4_uplink(REPORT, f_cnt=2))
+    assert hass.states.get(VOLTAGE).state == "229.3"
+
+
+async def test_restart_keeps_availability(
+    hass: HomeAssistant, broker: Broker, freezer: FrozenDateTimeFactory
+) -> None:
+    """A restart shortly after an uplink does not make the socket unavailable."""
+    entry = make_entry(broker)
+    await setup_entry(hass, entry)
+    await send_uplink(hass, broker, *cs4_uplink(REPORT))
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    freezer.tick(timedelta(minutes=30))
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert hass.states.get(VOLTAGE).state == "229.3"
+    # ... and the window still counts from the last uplink.
+    freezer.tick(timedelta(minutes=22))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert hass.states.get(VOLTAGE).state == STATE_UNAVAILABLE
+
+
+async def test_remove_stale_device(
+    hass: HomeAssistant,
+    broker: Broker,
+    device_registry: dr.DeviceRegistry,
+    hass_ws_client: WebSocketGenerator,
+) -> None:
+    """The user can delete a socket; it is forgotten until it reports again."""
+    assert await async_setup_component(hass, "config", {})
+    entry = make_entry(broker)
+    await setup_entry(hass, entry)
+    await send_uplink(hass, broker, *cs4_uplink(REPORT))
+    device = device_registry.async_get_device(identifiers={(DOMAIN, DEV_EUI)})
+    assert device is not None
+
+    client = await hass_ws_client(hass)
+    response = await client.remove_device(device.id, entry.entry_id)
+    assert response["success"]
+    await hass.async_block_till_done()
+    assert device_registry.async_get_device(identifiers={(DOMAIN, DEV_EUI)}) is None
+    assert DEV_EUI not in entry.runtime_data.devices
+
+    await send_uplink(hass, broker, *cs4_uplink(REPORT, f_cnt=5))
+    assert device_registry.async_get_device(identifiers={(DOMAIN, DEV_EUI)})
+
+
+async def test_last_seen_is_receive_time(hass: HomeAssistant, broker: Broker) -> None:
+    """Last seen is when the uplink arrived."""
+    entry = make_entry(broker)
+    await setup_entry(hass, entry)
+    before = dt_util.utcnow().replace(microsecond=0)
+    await send_uplink(hass, broker, *cs4_uplink(REPORT))
+    seen = dt_util.parse_datetime(hass.states.get("sensor.kettle_socket_last_seen").state)
+    assert seen is not None
+    assert seen >= before
