@@ -78,8 +78,9 @@ class Broker:
                 raise RuntimeError(
                     "mosquitto exited: " + (self.workdir / "mosquitto.log").read_text()
                 )
-            with contextlib.suppress(OSError), socket.create_connection(
-                (self.host, self.port), timeout=0.2
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection((self.host, self.port), timeout=0.2),
             ):
                 return
             time.sleep(0.05)

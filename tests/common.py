@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import time
 import base64
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -137,9 +137,7 @@ async def send_uplink(
     hubs = [e.runtime_data for e in entries if hasattr(e, "runtime_data")]
     before = [_counter(hub) for hub in hubs]
     await broker.publish(topic, payload)
-    await wait_for(
-        hass, lambda: [_counter(hub) for hub in hubs] != before, timeout=5
-    )
+    await wait_for(hass, lambda: [_counter(hub) for hub in hubs] != before, timeout=5)
 
 
 def _counter(hub: Any) -> int:
@@ -188,7 +186,9 @@ def tts_uplink(
             "f_port": 85,
             "f_cnt": f_cnt,
             "frm_payload": _b64(payload_hex),
-            "rx_metadata": [{"gateway_ids": {"gateway_id": "gtw1"}, "rssi": -88, "snr": 3.2}],
+            "rx_metadata": [
+                {"gateway_ids": {"gateway_id": "gtw1"}, "rssi": -88, "snr": 3.2}
+            ],
         },
     }
     return f"v3/{app}@ttn/devices/{device_id}/up", json.dumps(body).encode()

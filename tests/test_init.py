@@ -219,6 +219,8 @@ async def test_last_seen_is_receive_time(hass: HomeAssistant, broker: Broker) ->
     await setup_entry(hass, entry)
     before = dt_util.utcnow().replace(microsecond=0)
     await send_uplink(hass, broker, *cs4_uplink(REPORT))
-    seen = dt_util.parse_datetime(hass.states.get("sensor.kettle_socket_last_seen").state)
+    seen = dt_util.parse_datetime(
+        hass.states.get("sensor.kettle_socket_last_seen").state
+    )
     assert seen is not None
     assert seen >= before

@@ -69,7 +69,7 @@ async def test_entities_snapshot(
         await snapshot_platform(hass, entity_registry, snapshot, entry.entry_id)
 
 
-def _fixed_time():  # noqa: ANN202
+def _fixed_time():
     from datetime import UTC, datetime  # noqa: PLC0415
 
     return datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -110,7 +110,10 @@ async def test_chirpstack_v4_report_and_device_info(
     assert hass.states.get("switch.kettle_socket").state == "on"
     assert hass.states.get("sensor.kettle_socket_signal_strength").state == "-60"
     # Thresholds and lock come from the join frame.
-    assert hass.states.get("number.kettle_socket_overcurrent_alarm_threshold").state == "10"
+    assert (
+        hass.states.get("number.kettle_socket_overcurrent_alarm_threshold").state
+        == "10"
+    )
     assert hass.states.get("switch.kettle_socket_button_lock").state == "on"
     assert hass.states.get("binary_sensor.kettle_socket_overcurrent").state == "off"
 
@@ -118,7 +121,13 @@ async def test_chirpstack_v4_report_and_device_info(
 @pytest.mark.parametrize(
     ("kind", "data", "uplink", "name", "rssi"),
     [
-        (ServerKind.CHIRPSTACK_V3, {CONF_APPLICATION_ID: "12"}, cs3_uplink, "heater_socket", "-71"),
+        (
+            ServerKind.CHIRPSTACK_V3,
+            {CONF_APPLICATION_ID: "12"},
+            cs3_uplink,
+            "heater_socket",
+            "-71",
+        ),
         (
             ServerKind.TTS_V3,
             {CONF_APPLICATION_ID: "sockets", CONF_TENANT_ID: "ttn"},
@@ -226,7 +235,9 @@ async def test_ignored_messages(
 
 async def test_only_listed_sockets(hass: HomeAssistant, broker: Broker) -> None:
     """With auto-add off, only listed DevEUIs become devices."""
-    entry = make_entry(broker, options={CONF_AUTO_ADD: False, CONF_DEV_EUIS: [DEV_EUI_2]})
+    entry = make_entry(
+        broker, options={CONF_AUTO_ADD: False, CONF_DEV_EUIS: [DEV_EUI_2]}
+    )
     await setup_entry(hass, entry)
     await send_uplink(hass, broker, *cs4_uplink(REPORT))
     await send_uplink(
@@ -236,7 +247,9 @@ async def test_only_listed_sockets(hass: HomeAssistant, broker: Broker) -> None:
     assert hass.states.get("sensor.listed_socket_voltage").state == "229.3"
 
 
-async def test_duplicate_uplink_processed_once(hass: HomeAssistant, broker: Broker) -> None:
+async def test_duplicate_uplink_processed_once(
+    hass: HomeAssistant, broker: Broker
+) -> None:
     """The same frame from two gateways (or a redelivery) is handled once."""
     entry = make_entry(broker)
     await setup_entry(hass, entry)

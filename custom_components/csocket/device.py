@@ -110,7 +110,7 @@ class SocketDevice:
         value = self.values.get("report_interval", self.sent.get("report_interval"))
         return int(value) if value else DEFAULT_REPORT_INTERVAL
 
-    def setting(self, key: str) -> Any:  # noqa: ANN401 - values are codec-typed
+    def setting(self, key: str) -> Any:
         """A setting as the device reported it, else as csocket last sent it."""
         if key in self.values:
             return self.values[key]
@@ -139,8 +139,6 @@ class SocketDevice:
 
     def apply_uplink(self, uplink: Uplink, decoded: Mapping[str, Any]) -> list[str]:
         """Merge a decoded uplink; return the events it implies."""
-        events: list[str] = []
-        previous = self.values
         now = uplink.received_at
         assert now is not None  # the hub stamps every uplink  # noqa: S101
         if uplink.device.device_name or uplink.device.application_id:
@@ -151,9 +149,10 @@ class SocketDevice:
             self.rssi = uplink.rssi
             self.snr = uplink.snr
         self.gateway_count = uplink.gateway_count
-        self.frames.append(Frame(now, uplink.f_cnt, uplink.payload.hex(), dict(decoded)))
+        self.frames.append(
+            Frame(now, uplink.f_cnt, uplink.payload.hex(), dict(decoded))
+        )
 
-        was_out = previous.get("power_outage") is True
         new = {k: v for k, v in decoded.items() if k not in ECHO_ONLY_FIELDS}
         if "voltage" in new and "power_outage" not in new:
             # A report with voltage means mains is back.
@@ -165,40 +164,51 @@ class SocketDevice:
         for key in new:
             # A reported setting supersedes what we sent.
             self.sent.pop(key, None)
-
-        old_current = previous.get("current", 0)
+        previous = self.values
         self.values = {**previous, **new}
+        if new.get("socket_changed") and self.delay_task is not None:
+            self._clear_delay_task_if_fired(now, socket_status=new.get("socket_status"))
+        return self._events(previous, new)
 
-        if new.get("power_outage") is True and not was_out:
+    def _events(self, previous: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+        events: list[str] = []
+        outage = new.get("power_outage")
+        was_out = previous.get("power_outage") is True
+        if outage is True and not was_out:
             events.append(EVENT_POWER_OUTAGE)
-        elif new.get("power_outage") is False and was_out:
+        elif outage is False and was_out:
             events.append(EVENT_POWER_RESTORED)
-        if "current" in new:
-            if self.overcurrent and not (
-                previous.get("current") is not None
-                and _at_or_above_alarm(old_current, self.setting("overcurrent_alarm"))
-            ):
+        alarm = self.setting("overcurrent_alarm")
+        if "current" in new and self.overcurrent:
+            old = previous.get("current")
+            # Only the crossing fires; staying above the threshold does not.
+            if old is None or not alarm or old < alarm["threshold"] * 1000:
                 events.append(EVENT_OVERCURRENT_ALARM)
         if new.get("socket_changed") and new.get("socket_status") is False:
-            if self._is_trip(max(old_current, new.get("current", 0))):
+            current = max(previous.get("current", 0), new.get("current", 0))
+            if self._is_trip(current):
                 events.append(EVENT_PROTECTION_TRIP)
-            self._clear_delay_task_if_fired(now, socket_status=False)
-        elif new.get("socket_changed") and new.get("socket_status") is True:
-            self._clear_delay_task_if_fired(now, socket_status=True)
         return events
 
     def _is_trip(self, current_ma: int) -> bool:
         protection = self.setting("overcurrent_protection")
-        if protection and protection["enabled"]:
-            if current_ma >= protection["threshold"] * 1000:
-                return True
+        if (
+            protection
+            and protection["enabled"]
+            and current_ma >= protection["threshold"] * 1000
+        ):
+            return True
         return current_ma > RATED_CURRENT_MA * TRIP_FACTOR
 
-    def _clear_delay_task_if_fired(self, now: datetime, *, socket_status: bool) -> None:
+    def _clear_delay_task_if_fired(
+        self, now: datetime, *, socket_status: bool | None
+    ) -> None:
         task = self.delay_task
         # The change report of the task itself arrives at (or just after) fires_at.
-        if task and task.socket_status is socket_status and now >= task.fires_at - timedelta(
-            seconds=30
+        if (
+            task
+            and task.socket_status is socket_status
+            and now >= task.fires_at - timedelta(seconds=30)
         ):
             self.delay_task = None
 
@@ -255,12 +265,10 @@ class SocketDevice:
             gateway_count=data.get("gateway_count") or 0,
             sent=dict(data.get("sent") or {}),
             delay_task=(
-                DelayTask(datetime.fromisoformat(task["fires_at"]), task["socket_status"])
+                DelayTask(
+                    datetime.fromisoformat(task["fires_at"]), task["socket_status"]
+                )
                 if task
                 else None
             ),
         )
-
-
-def _at_or_above_alarm(current_ma: int, alarm: Mapping[str, Any] | None) -> bool:
-    return bool(alarm) and current_ma >= alarm["threshold"] * 1000  # type: ignore[index]

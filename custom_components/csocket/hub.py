@@ -130,13 +130,17 @@ class CsocketHub:
     def availability_factor(self) -> float:
         """Multiplier of the reporting interval before a socket is unavailable."""
         return float(
-            self.entry.options.get(CONF_AVAILABILITY_FACTOR, DEFAULT_AVAILABILITY_FACTOR)
+            self.entry.options.get(
+                CONF_AVAILABILITY_FACTOR, DEFAULT_AVAILABILITY_FACTOR
+            )
         )
 
     @property
     def command_timeout(self) -> float:
         """Seconds to wait for the device to confirm a command."""
-        return float(self.entry.options.get(CONF_COMMAND_TIMEOUT, DEFAULT_COMMAND_TIMEOUT))
+        return float(
+            self.entry.options.get(CONF_COMMAND_TIMEOUT, DEFAULT_COMMAND_TIMEOUT)
+        )
 
     def _accepts_new(self, dev_eui: str) -> bool:
         if self.entry.options.get(CONF_AUTO_ADD, True):
@@ -172,9 +176,7 @@ class CsocketHub:
 
     @callback
     def _data_to_save(self) -> dict[str, Any]:
-        return {
-            "devices": {eui: dev.as_storage() for eui, dev in self.devices.items()}
-        }
+        return {"devices": {eui: dev.as_storage() for eui, dev in self.devices.items()}}
 
     @callback
     def async_schedule_save(self) -> None:
@@ -383,7 +385,9 @@ class CsocketHub:
             confirmed=confirmed,
             correlation_id=str(uuid.uuid4()),
         )
-        await self.transport.async_publish(downlink.topic, downlink.payload, downlink.qos)
+        await self.transport.async_publish(
+            downlink.topic, downlink.payload, downlink.qos
+        )
         _LOGGER.debug(
             "Downlink %s to %s: %s", downlink.correlation_id, ref.dev_eui, payload.hex()
         )
@@ -420,7 +424,6 @@ class CsocketHub:
                 raise CommandTimeout(device.dev_eui) from err
             finally:
                 self._waiters.remove(waiter)
-
 
     async def async_configure(
         self, device: SocketDevice, settings: Mapping[str, Any]
@@ -464,7 +467,10 @@ class CsocketHub:
 
     @staticmethod
     def _record_sent(
-        device: SocketDevice, key: str, value: Any, now: datetime  # noqa: ANN401
+        device: SocketDevice,
+        key: str,
+        value: Any,
+        now: datetime,
     ) -> None:
         if key == "delay_task":
             device.delay_task = DelayTask(

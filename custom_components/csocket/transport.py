@@ -154,7 +154,8 @@ async def _subscribe_all(
 ) -> None:
     for sub in subscriptions:
         granted = await client.subscribe(sub.topic, qos=sub.qos)
-        code = getattr(granted[0], "value", granted[0]) if granted else _SUBACK_FAILURE
+        first = granted[0] if granted else _SUBACK_FAILURE
+        code = first if isinstance(first, int) else first.value
         if code >= _SUBACK_FAILURE:
             raise NotAuthorized(sub.topic)
 
@@ -251,7 +252,10 @@ class BrokerTransport(Transport):
 
     def _new_client(self) -> aiomqtt.Client:
         return _make_client(
-            self._settings, self._tls_context, identifier=self._client_id, persistent=True
+            self._settings,
+            self._tls_context,
+            identifier=self._client_id,
+            persistent=True,
         )
 
     async def _run(self, client: aiomqtt.Client | None) -> None:
@@ -270,7 +274,9 @@ class BrokerTransport(Transport):
                     payload = message.payload
                     self.on_message(
                         message.topic.value,
-                        payload if isinstance(payload, bytes) else str(payload).encode(),
+                        payload
+                        if isinstance(payload, bytes)
+                        else str(payload).encode(),
                     )
                 raise aiomqtt.MqttError("message stream ended")  # noqa: TRY301
             except (aiomqtt.MqttError, NotAuthorized) as err:
