@@ -73,7 +73,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: CsocketConfigEntry) -> b
     return True
 
 
-async def _async_options_updated(hass: HomeAssistant, entry: CsocketConfigEntry) -> None:
+async def _async_options_updated(
+    hass: HomeAssistant, entry: CsocketConfigEntry
+) -> None:
     await hass.config_entries.async_reload(entry.entry_id)
 
 

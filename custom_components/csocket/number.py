@@ -121,5 +121,7 @@ class CsocketNumber(CsocketEntity, NumberEntity):
     async def async_set_native_value(self, value: float) -> None:
         """Send the new value to the socket."""
         await async_configure(
-            self.hub, self.device, self.entity_description.command_fn(self.device, value)
+            self.hub,
+            self.device,
+            self.entity_description.command_fn(self.device, value),
         )

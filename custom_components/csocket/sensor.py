@@ -151,7 +151,9 @@ SENSORS: tuple[CsocketSensorEntityDescription, ...] = (
         key="delay_task",
         translation_key="delay_task",
         device_class=SensorDeviceClass.TIMESTAMP,
-        value_fn=lambda device: device.delay_task.fires_at if device.delay_task else None,
+        value_fn=lambda device: (
+            device.delay_task.fires_at if device.delay_task else None
+        ),
         attrs_fn=lambda device: (
             {"action": "on" if device.delay_task.socket_status else "off"}
             if device.delay_task

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
@@ -25,24 +26,18 @@ def _error(key: str, device: SocketDevice, **placeholders: str) -> HomeAssistant
     )
 
 
-async def async_run_command(
-    hub: CsocketHub, device: SocketDevice, *, socket_status: bool
-) -> None:
-    """Switch the socket and wait until its report confirms the new state."""
+@contextlib.contextmanager
+def translated_errors(hub: CsocketHub, device: SocketDevice) -> Iterator[None]:
+    """Turn every way a downlink can fail into a translated, user-facing error."""
     try:
-        report = await hub.async_command(
-            device,
-            {"socket_status": socket_status},
-            accept=lambda decoded: "socket_status" in decoded,
-        )
+        yield
+    except CodecError as err:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="invalid_setting",
+            translation_placeholders={"error": str(err)},
+        ) from err
     except CommandTimeout as err:
-        _LOGGER.warning(
-            "Socket %s did not confirm switching %s within %s s; it stays %s",
-            device.name,
-            "on" if socket_status else "off",
-            hub.command_timeout,
-            device.values.get("socket_status", "unknown"),
-        )
         raise _error(
             "command_timeout", device, timeout=f"{hub.command_timeout:g}"
         ) from err
@@ -50,21 +45,39 @@ async def async_run_command(
         raise _error("downlink_failed", device, reason=str(err)) from err
     except TransportError as err:
         raise _error("not_connected", device, error=str(err)) from err
+    except ValueError as err:  # the adapter cannot address the device yet
+        raise _error("cannot_address", device, error=str(err)) from err
+
+
+async def async_run_command(
+    hub: CsocketHub, device: SocketDevice, *, socket_status: bool
+) -> None:
+    """Switch the socket and wait until its report confirms the new state."""
+    state = "on" if socket_status else "off"
+    try:
+        with translated_errors(hub, device):
+            report = await hub.async_command(
+                device,
+                {"socket_status": socket_status},
+                accept=lambda decoded: "socket_status" in decoded,
+            )
+    except HomeAssistantError as err:
+        if isinstance(err.__cause__, CommandTimeout):
+            _LOGGER.warning(
+                "Socket %s did not confirm switching %s within %s s; it stays %s",
+                device.name,
+                state,
+                hub.command_timeout,
+                device.values.get("socket_status", "unknown"),
+            )
+        raise
     if report is not None and report.get("socket_status") is not socket_status:
-        raise _error("command_refused", device, state="on" if socket_status else "off")
+        raise _error("command_refused", device, state=state)
 
 
 async def async_configure(
     hub: CsocketHub, device: SocketDevice, settings: Mapping[str, Any]
 ) -> None:
     """Send settings (validated by the codec) to the socket."""
-    try:
+    with translated_errors(hub, device):
         await hub.async_configure(device, settings)
-    except CodecError as err:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="invalid_setting",
-            translation_placeholders={"error": str(err)},
-        ) from err
-    except TransportError as err:
-        raise _error("not_connected", device, error=str(err)) from err

@@ -1,0 +1,379 @@
+"""Actions (services) of the csocket integration.
+
+Every action takes `device_id`: one socket or a list of sockets, picked from the
+device registry. They are registered once in `async_setup` (action-setup) and
+resolve the socket's config entry at call time: the entry must be loaded.
+Argument ranges are checked by the schemas; rules that involve several
+arguments, and the device resolution, raise translated ServiceValidationError.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+import voluptuous as vol
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import ATTR_DEVICE_ID
+from homeassistant.core import (
+    HomeAssistant,
+    ServiceCall,
+    ServiceResponse,
+    SupportsResponse,
+    callback,
+)
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import device_registry as dr
+
+from .compat import device_belongs_to
+from .const import DOMAIN
+from .device import SocketDevice
+from .transport import TransportError
+from .util import async_configure
+
+if TYPE_CHECKING:
+    from datetime import timedelta
+
+    from .hub import CsocketHub
+
+SERVICE_ADD_DELAY_TASK: Final = "add_delay_task"
+SERVICE_DELETE_DELAY_TASK: Final = "delete_delay_task"
+SERVICE_SET_OVERCURRENT_ALARM: Final = "set_overcurrent_alarm"
+SERVICE_SET_OVERCURRENT_PROTECTION: Final = "set_overcurrent_protection"
+SERVICE_SET_REPORTING_INTERVAL: Final = "set_reporting_interval"
+SERVICE_SET_LED: Final = "set_led"
+SERVICE_SET_BUTTON_LOCK: Final = "set_button_lock"
+SERVICE_SET_ENERGY_RECORDING: Final = "set_energy_recording"
+SERVICE_RESET_ENERGY: Final = "reset_energy"
+SERVICE_REBOOT: Final = "reboot"
+SERVICE_REFRESH: Final = "refresh"
+SERVICE_SEND_RAW_DOWNLINK: Final = "send_raw_downlink"
+
+ATTR_DELAY: Final = "delay"
+ATTR_ACTION: Final = "action"
+ATTR_ENABLED: Final = "enabled"
+ATTR_THRESHOLD: Final = "threshold"
+ATTR_INTERVAL: Final = "interval"
+ATTR_LOCKED: Final = "locked"
+ATTR_PAYLOAD: Final = "payload"
+ATTR_F_PORT: Final = "f_port"
+ATTR_CONFIRMED: Final = "confirmed"
+
+ACTION_ON: Final = "on"
+ACTION_OFF: Final = "off"
+
+# Protocol ranges (ws523-protocol.md section 2).
+DELAY_MIN_S: Final = 1
+DELAY_MAX_S: Final = 65535  # 18 h 12 min 15 s
+THRESHOLD_MIN_A: Final = 1
+THRESHOLD_MAX_A: Final = 30
+INTERVAL_MIN_MIN: Final = 1
+INTERVAL_MAX_MIN: Final = 1080
+F_PORT_MIN: Final = 1
+F_PORT_MAX: Final = 223
+# Largest LoRaWAN application payload (EU868/US915 at the fastest data rates).
+MAX_PAYLOAD_BYTES: Final = 242
+
+
+def _whole_number(value: Any) -> int:
+    """An integer, also from an integral float or a numeric string; no rounding."""
+    if isinstance(value, bool):
+        raise vol.Invalid(f"expected a whole number, got {value!r}")
+    if isinstance(value, int):
+        return value
+    try:
+        number = float(value)
+    except (TypeError, ValueError) as err:
+        raise vol.Invalid(f"expected a whole number, got {value!r}") from err
+    if not number.is_integer():
+        raise vol.Invalid(f"expected a whole number, got {value!r}")
+    return int(number)
+
+
+def _whole_seconds(value: timedelta) -> int:
+    """A duration in whole seconds (the device counts seconds)."""
+    seconds = value.total_seconds()
+    if not seconds.is_integer():
+        raise vol.Invalid(f"delay must be whole seconds, got {seconds:g} s")
+    return int(seconds)
+
+
+def _ranged(low: int, high: int, message: str) -> vol.All:
+    return vol.All(_whole_number, vol.Range(min=low, max=high, msg=message))
+
+
+DEVICE_IDS: Final = vol.All(cv.ensure_list, [cv.string], vol.Length(min=1))
+DELAY: Final = vol.All(
+    cv.time_period,
+    _whole_seconds,
+    vol.Range(
+        min=DELAY_MIN_S,
+        max=DELAY_MAX_S,
+        msg="delay must be from 1 second to 18:12:15 (65535 seconds)",
+    ),
+)
+THRESHOLD: Final = _ranged(
+    THRESHOLD_MIN_A, THRESHOLD_MAX_A, "threshold must be from 1 to 30 A"
+)
+INTERVAL: Final = _ranged(
+    INTERVAL_MIN_MIN, INTERVAL_MAX_MIN, "interval must be from 1 to 1080 minutes"
+)
+F_PORT: Final = _ranged(F_PORT_MIN, F_PORT_MAX, "f_port must be from 1 to 223")
+
+_BASE: Final[dict[Any, Any]] = {vol.Required(ATTR_DEVICE_ID): DEVICE_IDS}
+SCHEMA_DEVICE_ONLY: Final = vol.Schema(_BASE)
+SCHEMA_ADD_DELAY_TASK: Final = vol.Schema(
+    {
+        **_BASE,
+        vol.Required(ATTR_DELAY): DELAY,
+        vol.Required(ATTR_ACTION): vol.In((ACTION_ON, ACTION_OFF)),
+    }
+)
+SCHEMA_OVERCURRENT: Final = vol.Schema(
+    {
+        **_BASE,
+        vol.Required(ATTR_ENABLED): cv.boolean,
+        vol.Optional(ATTR_THRESHOLD): THRESHOLD,
+    }
+)
+SCHEMA_REPORTING_INTERVAL: Final = vol.Schema(
+    {**_BASE, vol.Required(ATTR_INTERVAL): INTERVAL}
+)
+SCHEMA_ENABLED: Final = vol.Schema({**_BASE, vol.Required(ATTR_ENABLED): cv.boolean})
+SCHEMA_BUTTON_LOCK: Final = vol.Schema({**_BASE, vol.Required(ATTR_LOCKED): cv.boolean})
+SCHEMA_SEND_RAW_DOWNLINK: Final = vol.Schema(
+    {
+        **_BASE,
+        vol.Required(ATTR_PAYLOAD): cv.string,
+        # Absent: the FPort configured for the entry (85 unless changed).
+        vol.Optional(ATTR_F_PORT): F_PORT,
+        vol.Optional(ATTR_CONFIRMED, default=False): cv.boolean,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """One socket an action addresses."""
+
+    device_id: str
+    hub: CsocketHub
+    device: SocketDevice
+
+
+def _invalid(key: str, **placeholders: str) -> ServiceValidationError:
+    return ServiceValidationError(
+        translation_domain=DOMAIN,
+        translation_key=key,
+        translation_placeholders=placeholders,
+    )
+
+
+def _resolve(hass: HomeAssistant, device_id: str) -> _Target:
+    """Device registry id -> loaded config entry -> hub -> socket."""
+    device_entry = dr.async_get(hass).async_get(device_id)
+    if device_entry is None:
+        raise _invalid("device_not_found", device_id=device_id)
+    name = device_entry.name_by_user or device_entry.name or device_id
+    entry = next(
+        (
+            entry
+            for entry in hass.config_entries.async_entries(DOMAIN)
+            if device_belongs_to(device_entry, entry.entry_id)
+        ),
+        None,
+    )
+    dev_eui = next(
+        (ident for domain, ident in device_entry.identifiers if domain == DOMAIN),
+        None,
+    )
+    if entry is None or dev_eui is None:
+        raise _invalid("device_not_csocket", name=name)
+    if entry.state is not ConfigEntryState.LOADED:
+        raise _invalid("entry_not_loaded", name=name, entry=entry.title)
+    hub: CsocketHub = entry.runtime_data
+    device = hub.devices.get(dev_eui)
+    if device is None:
+        raise _invalid("socket_unknown", name=name, entry=entry.title)
+    return _Target(device_id, hub, device)
+
+
+def _targets(call: ServiceCall) -> list[_Target]:
+    """Every addressed socket, each once; raises before anything is sent."""
+    device_ids: list[str] = call.data[ATTR_DEVICE_ID]
+    return [_resolve(call.hass, device_id) for device_id in dict.fromkeys(device_ids)]
+
+
+async def _for_each[I, T](
+    items: Iterable[I], send: Callable[[I], Awaitable[T]]
+) -> list[T]:
+    """Send to every socket concurrently; re-raise the first failure at the end."""
+    results = await asyncio.gather(
+        *(send(item) for item in items), return_exceptions=True
+    )
+    values: list[T] = []
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+        values.append(result)
+    return values
+
+
+type _SettingsFn = Callable[[ServiceCall, SocketDevice], dict[str, Any]]
+
+
+def _configure_handler(
+    settings_fn: _SettingsFn,
+) -> Callable[[ServiceCall], Coroutine[Any, Any, None]]:
+    """An action that sends codec settings/commands to every addressed socket."""
+
+    async def handle(call: ServiceCall) -> None:
+        # Build every socket's settings first: a rule violation sends nothing.
+        planned = [
+            (target, settings_fn(call, target.device)) for target in _targets(call)
+        ]
+
+        async def send(item: tuple[_Target, dict[str, Any]]) -> None:
+            target, settings = item
+            await async_configure(target.hub, target.device, settings)
+
+        await _for_each(planned, send)
+
+    return handle
+
+
+def _overcurrent(key: str) -> _SettingsFn:
+    """Enable with a threshold, or disable keeping the device's threshold."""
+
+    def settings(call: ServiceCall, device: SocketDevice) -> dict[str, Any]:
+        enabled: bool = call.data[ATTR_ENABLED]
+        threshold: int | None = call.data.get(ATTR_THRESHOLD)
+        if threshold is None and enabled:
+            raise _invalid(f"{key}_threshold_required", name=device.name)
+        if threshold is None:
+            known = device.setting(key) or {}
+            threshold = known.get("threshold")
+        value: dict[str, Any] = {"enabled": enabled}
+        if threshold is not None:
+            value["threshold"] = threshold
+        return {key: value}
+
+    return settings
+
+
+def _constant(settings: dict[str, Any]) -> _SettingsFn:
+    return lambda _call, _device: dict(settings)
+
+
+def _flag(key: str, attr: str) -> _SettingsFn:
+    return lambda call, _device: {key: call.data[attr]}
+
+
+SETTINGS_ACTIONS: Final[dict[str, tuple[vol.Schema, _SettingsFn]]] = {
+    SERVICE_ADD_DELAY_TASK: (
+        SCHEMA_ADD_DELAY_TASK,
+        lambda call, _device: {
+            "delay_task": {
+                "delay": call.data[ATTR_DELAY],
+                "socket_status": call.data[ATTR_ACTION] == ACTION_ON,
+            }
+        },
+    ),
+    SERVICE_DELETE_DELAY_TASK: (
+        SCHEMA_DEVICE_ONLY,
+        _constant({"delete_delay_task": True}),
+    ),
+    SERVICE_SET_OVERCURRENT_ALARM: (
+        SCHEMA_OVERCURRENT,
+        _overcurrent("overcurrent_alarm"),
+    ),
+    SERVICE_SET_OVERCURRENT_PROTECTION: (
+        SCHEMA_OVERCURRENT,
+        _overcurrent("overcurrent_protection"),
+    ),
+    SERVICE_SET_REPORTING_INTERVAL: (
+        SCHEMA_REPORTING_INTERVAL,
+        lambda call, _device: {"report_interval": call.data[ATTR_INTERVAL] * 60},
+    ),
+    SERVICE_SET_LED: (SCHEMA_ENABLED, _flag("led_enabled", ATTR_ENABLED)),
+    SERVICE_SET_BUTTON_LOCK: (SCHEMA_BUTTON_LOCK, _flag("button_lock", ATTR_LOCKED)),
+    SERVICE_SET_ENERGY_RECORDING: (
+        SCHEMA_ENABLED,
+        _flag("power_consumption_enabled", ATTR_ENABLED),
+    ),
+    SERVICE_RESET_ENERGY: (
+        SCHEMA_DEVICE_ONLY,
+        _constant({"reset_power_consumption": True}),
+    ),
+    SERVICE_REBOOT: (SCHEMA_DEVICE_ONLY, _constant({"reboot": True})),
+    SERVICE_REFRESH: (SCHEMA_DEVICE_ONLY, _constant({"report_status": True})),
+}
+
+
+def _parse_payload(text: str) -> bytes:
+    """Hex digits, optionally spaced or with a 0x prefix; 1..242 bytes."""
+    compact = "".join(text.split()).lower().removeprefix("0x")
+    try:
+        payload = bytes.fromhex(compact)
+    except ValueError:
+        payload = b""
+    if not payload or len(payload) > MAX_PAYLOAD_BYTES:
+        raise _invalid("invalid_payload", payload=text, max=str(MAX_PAYLOAD_BYTES))
+    return payload
+
+
+async def _async_send_raw_downlink(call: ServiceCall) -> ServiceResponse:
+    """Publish raw bytes to every addressed socket."""
+    payload = _parse_payload(call.data[ATTR_PAYLOAD])
+    f_port: int | None = call.data.get(ATTR_F_PORT)
+    confirmed: bool = call.data[ATTR_CONFIRMED]
+    targets = _targets(call)
+
+    async def send(target: _Target) -> str:
+        try:
+            return await target.hub.async_send(
+                target.device, payload, f_port=f_port, confirmed=confirmed
+            )
+        except (TransportError, ValueError) as err:
+            # ValueError: the network server cannot address the device yet.
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="raw_downlink_failed",
+                translation_placeholders={
+                    "name": target.device.name,
+                    "error": str(err),
+                },
+            ) from err
+
+    correlation_ids = await _for_each(targets, send)
+    if not call.return_response:
+        return None
+    return {
+        "downlinks": [
+            {
+                "device_id": target.device_id,
+                "dev_eui": target.device.dev_eui,
+                "correlation_id": correlation_id,
+            }
+            for target, correlation_id in zip(targets, correlation_ids, strict=True)
+        ]
+    }
+
+
+@callback
+def async_setup_services(hass: HomeAssistant) -> None:
+    """Register the integration's actions (once, from `async_setup`)."""
+    for name, (schema, settings_fn) in SETTINGS_ACTIONS.items():
+        hass.services.async_register(
+            DOMAIN, name, _configure_handler(settings_fn), schema=schema
+        )
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_SEND_RAW_DOWNLINK,
+        _async_send_raw_downlink,
+        schema=SCHEMA_SEND_RAW_DOWNLINK,
+        supports_response=SupportsResponse.OPTIONAL,
+    )
