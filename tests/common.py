@@ -114,15 +114,21 @@ def cs4_uplink(
 
 
 async def wait_for(
-    hass: HomeAssistant, predicate: Callable[[], Any], timeout: float = 5
+    hass: HomeAssistant,
+    predicate: Callable[[], Any],
+    timeout: float = 5,
+    *,
+    settle: bool = True,
 ) -> None:
     """Let the broker round trip happen until `predicate()` is truthy.
 
     Sleeps in a worker thread rather than with asyncio timers, so it also works
-    while a test has frozen the clock.
+    while a test has frozen the clock. With `settle=False` it does not wait for
+    Home Assistant's tasks, e.g. while an action is waiting for the device.
     """
     for _ in range(int(timeout / 0.01)):
-        await hass.async_block_till_done()
+        if settle:
+            await hass.async_block_till_done()
         if predicate():
             return
         await hass.async_add_executor_job(time.sleep, 0.01)

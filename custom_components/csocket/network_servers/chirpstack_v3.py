@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from ._common import (
     MISSING,
     WILDCARD,
     JsonAdapter,
-    RawUplink,
     TopicTemplate,
     ack_status,
     application_of,
@@ -18,6 +16,7 @@ from ._common import (
     device_ref,
     dig,
     is_downlink_error,
+    json_loads,
     parse_time,
 )
 from .models import (
@@ -57,6 +56,8 @@ _EVENT_TOPIC: Final = TopicTemplate(
     _DEVICE + "event/{{event}}", _VARIABLES, matchable=True
 )
 _LEGACY_TOPIC: Final = TopicTemplate(_DEVICE + "{{event}}", _VARIABLES, matchable=True)
+_EVENT_MATCH: Final = _EVENT_TOPIC.regex.fullmatch
+_LEGACY_MATCH: Final = _LEGACY_TOPIC.regex.fullmatch
 _SUBSCRIBED: Final = {
     TOPIC_STYLE_EVENT: (_EVENT_TOPIC, ("up", "join", "ack", "txack", "error")),
     TOPIC_STYLE_LEGACY: (_LEGACY_TOPIC, ("rx", "join", "ack", "txack", "error")),
@@ -84,7 +85,7 @@ def _decoded(obj: dict[str, Any]) -> object:
     text = obj.get("objectJSON")
     if decoded is None and isinstance(text, str) and text:
         try:
-            decoded = json.loads(text)
+            decoded = json_loads(text)
         except ValueError:
             return None
     return decoded
@@ -134,18 +135,18 @@ class ChirpStackV3Adapter(JsonAdapter):
 
     def parse_object(self, topic: str, obj: dict[str, Any]) -> Event:
         """Accept both topic styles so a server upgrade keeps working."""
-        variables = _EVENT_TOPIC.match(topic) or _LEGACY_TOPIC.match(topic)
-        if variables is None:
+        # Both topics: group 1 application_id, 2 dev_eui, 3 event.
+        found = _EVENT_MATCH(topic) or _LEGACY_MATCH(topic)
+        if found is None:
             return Ignored("topic is not a ChirpStack v3 device topic", topic)
-        event = _EVENT_ALIASES.get(variables["event"], variables["event"])
+        event = found[3]
+        event = _EVENT_ALIASES.get(event, event)
         handler = self._handlers.get(event)
         if handler is None:
             return Ignored(f"ChirpStack {event!r} events are not used", topic)
-        raw_eui = obj.get("devEUI") or variables["dev_eui"]
+        raw_eui = obj.get("devEUI") or found[2]
         device = device_ref(
-            raw_eui,
-            application_id=obj.get("applicationID") or variables["application_id"],
-            device_name=obj.get("deviceName"),
+            raw_eui, obj.get("applicationID") or found[1], None, obj.get("deviceName")
         )
         if device is None:
             return self.no_device(topic, raw_eui)
@@ -153,18 +154,21 @@ class ChirpStackV3Adapter(JsonAdapter):
 
     def _up(self, topic: str, obj: dict[str, Any], device: DeviceRef) -> Event:
         rx_info = obj.get("rxInfo")
-        first_gateway = rx_info[0] if isinstance(rx_info, list) and rx_info else None
-        raw = RawUplink(
-            f_port=obj.get("fPort"),
+        # json has publishedAt; json_v3 only the gateways' times.
+        time = obj.get("publishedAt")
+        if not time and isinstance(rx_info, list) and rx_info:
+            time = dig(rx_info[0], "time")
+        return self.uplink(
+            topic,
+            device,
+            obj.get("fPort"),
             # json_v3 writes an empty payload as null; a missing key is an error.
-            data=obj.get("data", MISSING),
-            f_cnt=obj.get("fCnt"),
-            rx_info=rx_info,
-            # json has publishedAt; json_v3 only the gateways' times.
-            time=obj.get("publishedAt") or dig(first_gateway, "time"),
-            decoded=_decoded(obj),
+            obj.get("data", MISSING),
+            obj.get("fCnt"),
+            rx_info,
+            time,
+            _decoded(obj),
         )
-        return self.uplink(topic, device, raw)
 
     def _join(self, _topic: str, obj: dict[str, Any], device: DeviceRef) -> Event:
         return Join(device, parse_time(obj.get("publishedAt")))

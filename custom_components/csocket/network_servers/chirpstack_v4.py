@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 from ._common import (
     WILDCARD,
     JsonAdapter,
-    RawUplink,
     TopicTemplate,
     ack_status,
     application_of,
@@ -55,6 +54,9 @@ _COMMAND_VARIABLES: Final = ("application_id", "dev_eui", "command")
 # One filter per event keeps status/location/integration traffic away.
 _EVENTS: Final = ("up", "join", "ack", "txack", "log")
 
+# Read from when an event has no deviceInfo object; never written to.
+_EMPTY: Final[dict[str, Any]] = {}
+
 type _Handler = Callable[[ChirpStackV4Adapter, str, dict[str, Any], DeviceRef], Event]
 
 
@@ -96,6 +98,12 @@ class ChirpStackV4Adapter(JsonAdapter):
             required=("event",),
             matchable=True,
         )
+        # Regex group of each variable of the topic (0: not in the topic).
+        self._topic_match = self._event_topic.regex.fullmatch
+        group = {name: i for i, name in enumerate(self._event_topic.groups, 1)}
+        self._event_group = group["event"]
+        self._eui_group = group.get("dev_eui", 0)
+        self._app_group = group.get("application_id", 0)
         self._command_topic = TopicTemplate(
             config_text(config, CONF_COMMAND_TOPIC, DEFAULT_COMMAND_TOPIC),
             _COMMAND_VARIABLES,
@@ -116,21 +124,25 @@ class ChirpStackV4Adapter(JsonAdapter):
 
     def parse_object(self, topic: str, obj: dict[str, Any]) -> Event:
         """Dispatch on the {{event}} part of the topic."""
-        variables = self._event_topic.match(topic)
-        if variables is None:
+        found = self._topic_match(topic)
+        if found is None:
             return Ignored("topic does not match the ChirpStack event topic", topic)
-        handler = self._handlers.get(variables["event"])
+        event = found[self._event_group]
+        handler = self._handlers.get(event)
         if handler is None:
-            return Ignored(
-                f"ChirpStack {variables['event']!r} events are not used", topic
-            )
+            return Ignored(f"ChirpStack {event!r} events are not used", topic)
         info = obj.get("deviceInfo")
-        raw_eui = dig(info, "devEui") or variables.get("dev_eui")
+        if not isinstance(info, dict):
+            info = _EMPTY
+        raw_eui = info.get("devEui") or (
+            found[self._eui_group] if self._eui_group else None
+        )
         device = device_ref(
             raw_eui,
-            application_id=dig(info, "applicationId")
-            or variables.get("application_id"),
-            device_name=dig(info, "deviceName"),
+            info.get("applicationId")
+            or (found[self._app_group] if self._app_group else None),
+            None,
+            info.get("deviceName"),
         )
         if device is None:
             return self.no_device(topic, raw_eui)
@@ -138,15 +150,16 @@ class ChirpStackV4Adapter(JsonAdapter):
 
     def _up(self, topic: str, obj: dict[str, Any], device: DeviceRef) -> Event:
         # Builds before Nov 2022 omit zero values (fCnt 0, empty data).
-        raw = RawUplink(
-            f_port=obj.get("fPort", 0),
-            data=obj.get("data"),
-            f_cnt=obj.get("fCnt", 0),
-            rx_info=obj.get("rxInfo"),
-            time=obj.get("time"),
-            decoded=obj.get("object"),
+        return self.uplink(
+            topic,
+            device,
+            obj.get("fPort", 0),
+            obj.get("data"),
+            obj.get("fCnt", 0),
+            obj.get("rxInfo"),
+            obj.get("time"),
+            obj.get("object"),
         )
-        return self.uplink(topic, device, raw)
 
     def _join(self, _topic: str, obj: dict[str, Any], device: DeviceRef) -> Event:
         return Join(device, parse_time(obj.get("time")))

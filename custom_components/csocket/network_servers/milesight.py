@@ -12,11 +12,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 from ._common import (
     MISSING,
     JsonAdapter,
-    RawUplink,
     TopicTemplate,
     config_text,
     device_ref,
-    filter_matches,
+    filter_pattern,
 )
 from .models import (
     CONF_DOWNLINK_TOPIC,
@@ -78,7 +77,7 @@ class MilesightAdapter(JsonAdapter):
             syntax=_GATEWAY_PLACEHOLDERS,
         )
         self.uplink_topic = uplink.filter({})
-        self._uplink_levels = self.uplink_topic.split("/")
+        self._uplink_match = filter_pattern(self.uplink_topic.split("/")).fullmatch
         self._downlink_topic = TopicTemplate(
             config_text(config, CONF_DOWNLINK_TOPIC, DEFAULT_DOWNLINK_TOPIC),
             _DOWNLINK_VARIABLES,
@@ -93,14 +92,14 @@ class MilesightAdapter(JsonAdapter):
 
     def parse_object(self, topic: str, obj: dict[str, Any]) -> Event:
         """The gateway's uplink JSON (ChirpStack v2-like field names)."""
-        if not filter_matches(self._uplink_levels, topic):
+        if self._uplink_match(topic) is None:
             return Ignored(f"topic does not match {self.uplink_topic!r}", topic)
         raw_eui = obj.get("devEUI")
         device = device_ref(
             raw_eui,
-            application_id=obj.get("applicationID"),  # string or number by firmware
-            device_id=obj.get("deviceID"),
-            device_name=obj.get("deviceName"),
+            obj.get("applicationID"),  # string or number by firmware
+            obj.get("deviceID"),
+            obj.get("deviceName"),
         )
         if device is None:
             # A gateway Payload Codec can replace the whole JSON with its output.
@@ -109,15 +108,16 @@ class MilesightAdapter(JsonAdapter):
                 "is a payload codec rewriting the gateway's JSON?",
                 topic,
             )
-        raw = RawUplink(
-            f_port=obj.get("fPort"),
-            data=obj.get("data", MISSING),
-            f_cnt=obj.get("fCnt"),
-            rx_info=obj.get("rxInfo"),
-            time=obj.get("time"),
-            decoded=obj.get("object"),
+        return self.uplink(
+            topic,
+            device,
+            obj.get("fPort"),
+            obj.get("data", MISSING),
+            obj.get("fCnt"),
+            obj.get("rxInfo"),
+            obj.get("time"),
+            obj.get("object"),
         )
-        return self.uplink(topic, device, raw)
 
     def downlink_message(
         self, device: DeviceRef, fields: DownlinkFields

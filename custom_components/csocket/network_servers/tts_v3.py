@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 from ._common import (
     WILDCARD,
     JsonAdapter,
-    RawUplink,
     application_of,
     as_str,
     config_text,
@@ -110,9 +109,8 @@ class TtsV3Adapter(JsonAdapter):
             return Ignored(f"The Things Stack {event!r} events are not used", topic)
         device = device_ref(
             raw_eui,
-            application_id=dig(ids, "application_ids", "application_id")
-            or parts[1].partition("@")[0],
-            device_id=device_id,
+            dig(ids, "application_ids", "application_id") or parts[1].partition("@")[0],
+            device_id,
         )
         if device is None:
             return self.no_device(topic, raw_eui)
@@ -125,16 +123,17 @@ class TtsV3Adapter(JsonAdapter):
         if not isinstance(message, dict):
             return Ignored("uplink without uplink_message", topic, device.dev_eui)
         # Zero and empty fields are omitted: no f_cnt is 0, no frm_payload is b"".
-        raw = RawUplink(
-            f_port=message.get("f_port", 0),
-            data=message.get("frm_payload"),
-            f_cnt=message.get("f_cnt", 0),
-            rx_info=message.get("rx_metadata"),
-            time=obj.get("received_at") or message.get("received_at"),
-            decoded=message.get("decoded_payload"),
-            simulated=obj.get("simulated") is True,
+        return self.uplink(
+            topic,
+            device,
+            message.get("f_port", 0),
+            message.get("frm_payload"),
+            message.get("f_cnt", 0),
+            message.get("rx_metadata"),
+            obj.get("received_at") or message.get("received_at"),
+            message.get("decoded_payload"),
+            obj.get("simulated") is True,
         )
-        return self.uplink(topic, device, raw)
 
     @staticmethod
     def _down(

@@ -1,0 +1,237 @@
+"""The outlet switch: confirmed by the device, with timeout and failure paths."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import time
+
+import pytest
+from homeassistant.components import conversation
+from homeassistant.components.switch import DOMAIN as SWITCH_DOMAIN
+from homeassistant.const import ATTR_ENTITY_ID, SERVICE_TURN_OFF, SERVICE_TURN_ON
+from homeassistant.core import Context, HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.setup import async_setup_component
+
+from custom_components.csocket.const import CONF_COMMAND_TIMEOUT
+from custom_components.csocket.network_servers import (
+    CONF_APPLICATION_ID,
+    CONF_TENANT_ID,
+    ServerKind,
+)
+
+from .broker import Broker, Captured
+from .common import (
+    APP_ID,
+    DEV_EUI,
+    REPORT,
+    cs4_uplink,
+    make_entry,
+    send_uplink,
+    setup_entry,
+    tts_uplink,
+    wait_for,
+)
+
+SWITCH = "switch.kettle_socket"
+DOWN_TOPIC = f"application/{APP_ID}/device/{DEV_EUI}/command/down"
+OFF_REPORT = REPORT.replace("087001", "087000")
+# Change reports: bit 4 set, as after a downlink, the button or a delay task.
+CHANGED_OFF = REPORT.replace("087001", "087010")
+CHANGED_ON = REPORT.replace("087001", "087011")
+
+
+async def _start(hass: HomeAssistant, broker: Broker, **options: float) -> None:
+    await setup_entry(hass, make_entry(broker, options=options))
+    await send_uplink(hass, broker, *cs4_uplink(OFF_REPORT, f_cnt=1))
+    assert hass.states.get(SWITCH).state == "off"
+
+
+def _call(hass: HomeAssistant, service: str) -> asyncio.Task[None]:
+    return hass.async_create_task(
+        hass.services.async_call(
+            SWITCH_DOMAIN, service, {ATTR_ENTITY_ID: SWITCH}, blocking=True
+        )
+    )
+
+
+async def _downlink(hass: HomeAssistant, captured: Captured) -> dict[str, object]:
+    await wait_for(hass, lambda: captured.messages, settle=False)
+    topic, payload = captured.messages[-1]
+    assert topic == DOWN_TOPIC
+    return json.loads(payload)
+
+
+async def test_turn_on_confirmed_by_device(hass: HomeAssistant, broker: Broker) -> None:
+    """One downlink switches and asks for status; the reply sets the state."""
+    await _start(hass, broker)
+    async with broker.capture(DOWN_TOPIC) as captured:
+        task = _call(hass, SERVICE_TURN_ON)
+        body = await _downlink(hass, captured)
+        assert list(body) == ["id", "devEui", "confirmed", "fPort", "data"]
+        assert body["devEui"] == DEV_EUI
+        assert body["fPort"] == 85
+        assert body["confirmed"] is False
+        assert base64.b64decode(body["data"]).hex() == "080100ffff28ff"
+
+        # Not confirmed yet: the state stays, the target is an attribute.
+        state = hass.states.get(SWITCH)
+        assert (state.state, state.attributes["pending_target"]) == ("off", True)
+        assert not task.done()
+
+        await broker.publish(*cs4_uplink(CHANGED_ON, f_cnt=2))
+        await task
+    state = hass.states.get(SWITCH)
+    assert (state.state, state.attributes["pending_target"]) == ("on", None)
+
+
+async def test_turn_off_confirmed(hass: HomeAssistant, broker: Broker) -> None:
+    """Off sends 080000ff plus the status enquiry."""
+    await setup_entry(hass, make_entry(broker))
+    await send_uplink(hass, broker, *cs4_uplink(REPORT, f_cnt=1))
+    async with broker.capture(DOWN_TOPIC) as captured:
+        task = _call(hass, SERVICE_TURN_OFF)
+        body = await _downlink(hass, captured)
+        assert base64.b64decode(body["data"]).hex() == "080000ffff28ff"
+        await broker.publish(*cs4_uplink(CHANGED_OFF, f_cnt=2))
+        await task
+    assert hass.states.get(SWITCH).state == "off"
+
+
+async def test_no_confirmation_times_out(
+    hass: HomeAssistant, broker: Broker, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Without a reply the state is unchanged, a warning is logged, the call fails."""
+    await _start(hass, broker, **{CONF_COMMAND_TIMEOUT: 0.3})
+    with pytest.raises(HomeAssistantError) as err:
+        await hass.services.async_call(
+            SWITCH_DOMAIN, SERVICE_TURN_ON, {ATTR_ENTITY_ID: SWITCH}, blocking=True
+        )
+    assert err.value.translation_key == "command_timeout"
+    assert str(err.value) == (
+        "Kettle socket did not confirm the command within 0.3 seconds; "
+        "its state is unchanged"
+    )
+    state = hass.states.get(SWITCH)
+    assert (state.state, state.attributes["pending_target"]) == ("off", None)
+    assert "did not confirm switching on" in caplog.text
+    assert any(r.levelno == logging.WARNING for r in caplog.records)
+
+
+async def test_device_refutes(hass: HomeAssistant, broker: Broker) -> None:
+    """A report that still says off is an error, not a silent success."""
+    await _start(hass, broker)
+    async with broker.capture(DOWN_TOPIC) as captured:
+        task = _call(hass, SERVICE_TURN_ON)
+        await _downlink(hass, captured)
+        await broker.publish(*cs4_uplink(OFF_REPORT, f_cnt=2))
+        with pytest.raises(HomeAssistantError) as err:
+            await task
+    assert err.value.translation_key == "command_refused"
+    assert hass.states.get(SWITCH).state == "off"
+
+
+async def test_chirpstack_failure_fails_fast(hass: HomeAssistant, broker: Broker) -> None:
+    """A ChirpStack `log` error for our queue item ends the wait with its reason."""
+    await _start(hass, broker, **{CONF_COMMAND_TIMEOUT: 30})
+    async with broker.capture(DOWN_TOPIC) as captured:
+        task = _call(hass, SERVICE_TURN_ON)
+        body = await _downlink(hass, captured)
+        log = {
+            "time": "2022-07-18T09:40:01.000000000+00:00",
+            "deviceInfo": {"applicationId": APP_ID, "devEui": DEV_EUI},
+            "level": "ERROR",
+            "code": "DOWNLINK_GATEWAY",
+            "description": "Gateway is offline",
+            "context": {"queue_item_id": body["id"]},
+        }
+        await broker.publish(
+            f"application/{APP_ID}/device/{DEV_EUI}/event/log", json.dumps(log)
+        )
+        with pytest.raises(HomeAssistantError) as err:
+            async with asyncio.timeout(5):
+                await task
+    assert err.value.translation_key == "downlink_failed"
+    assert "Gateway is offline" in str(err.value)
+
+
+async def test_tts_nack_fails_fast(hass: HomeAssistant, broker: Broker) -> None:
+    """The Things Stack `down/failed` with our correlation id fails the command."""
+    entry = make_entry(
+        broker,
+        ServerKind.TTS_V3,
+        **{CONF_APPLICATION_ID: "sockets", CONF_TENANT_ID: "ttn"},
+    )
+    await setup_entry(hass, entry)
+    await send_uplink(hass, broker, *tts_uplink(OFF_REPORT, device_id="kettle"))
+    push = "v3/sockets@ttn/devices/kettle/down/push"
+    async with broker.capture(push) as captured:
+        task = hass.async_create_task(
+            hass.services.async_call(
+                SWITCH_DOMAIN, SERVICE_TURN_ON, {ATTR_ENTITY_ID: "switch.kettle"}, True
+            )
+        )
+        await wait_for(hass, lambda: captured.messages, settle=False)
+        downlink = json.loads(captured.messages[0][1])["downlinks"][0]
+        assert base64.b64decode(downlink["frm_payload"]).hex() == "080100ffff28ff"
+        failed = {
+            "end_device_ids": {
+                "device_id": "kettle",
+                "application_ids": {"application_id": "sockets"},
+            },
+            "correlation_ids": downlink["correlation_ids"],
+            "downlink_failed": {
+                "downlink": downlink,
+                "error": {
+                    "namespace": "pkg/networkserver",
+                    "name": "application_downlink_too_long",
+                    "message_format": "application downlink payload is too long",
+                    "code": 3,
+                },
+            },
+        }
+        await broker.publish(
+            "v3/sockets@ttn/devices/kettle/down/failed", json.dumps(failed), qos=0
+        )
+        with pytest.raises(HomeAssistantError, match="payload is too long"):
+            async with asyncio.timeout(5):
+                await task
+
+
+async def test_downlinks_serialised(hass: HomeAssistant, broker: Broker) -> None:
+    """A second command waits until the first one is confirmed."""
+    await _start(hass, broker)
+    async with broker.capture(DOWN_TOPIC) as captured:
+        first = _call(hass, SERVICE_TURN_ON)
+        await _downlink(hass, captured)
+        second = _call(hass, SERVICE_TURN_OFF)
+        await hass.async_add_executor_job(time.sleep, 0.2)
+        assert len(captured.messages) == 1
+        await broker.publish(*cs4_uplink(CHANGED_ON, f_cnt=2))
+        await first
+        await wait_for(hass, lambda: len(captured.messages) == 2, settle=False)
+        assert base64.b64decode(json.loads(captured.messages[1][1])["data"]).hex() == (
+            "080000ffff28ff"
+        )
+        await broker.publish(*cs4_uplink(CHANGED_OFF, f_cnt=3))
+        await second
+    assert hass.states.get(SWITCH).state == "off"
+
+
+async def test_assist_turns_on_the_socket(hass: HomeAssistant, broker: Broker) -> None:
+    """'Turn on the kettle socket' through the default agent publishes the downlink."""
+    assert await async_setup_component(hass, "homeassistant", {})
+    assert await async_setup_component(hass, "conversation", {})
+    await _start(hass, broker)
+    async with broker.capture(DOWN_TOPIC) as captured:
+        result = await conversation.async_converse(
+            hass, "turn on kettle socket", None, Context(), language="en"
+        )
+        assert result.response.error_code is None, result.response.speech
+        body = await _downlink(hass, captured)
+        assert base64.b64decode(body["data"]).hex() == "080100ffff28ff"
+        await broker.publish(*cs4_uplink(CHANGED_ON, f_cnt=2))
+        await wait_for(hass, lambda: hass.states.get(SWITCH).state == "on")
