@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from unittest.mock import PropertyMock, patch
+from unittest.mock import MagicMock, Mock, PropertyMock, patch
 
 import pytest
 import pytest_socket
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
+from pytest_homeassistant_custom_component.typing import MqttMockHAClient
 from syrupy.assertion import SnapshotAssertion
 
 from custom_components.csocket.const import DOMAIN
@@ -64,3 +65,18 @@ async def broker(
             await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
     instance.stop()
+
+
+@pytest.fixture
+def ha_mqtt(
+    hass: HomeAssistant, mqtt_mock: MqttMockHAClient, mqtt_client_mock: MagicMock
+) -> Iterator[MqttMockHAClient]:
+    """Home Assistant's MQTT integration, loaded on phacc's mocked paho client.
+
+    phacc opens a fake socket (which starts MQTT's 1 s misc timer) but never
+    closes it; closing it at teardown stops the timer, as a real disconnect does.
+    """
+    yield mqtt_mock
+    mqtt_client_mock.on_socket_close(
+        mqtt_client_mock, None, Mock(fileno=Mock(return_value=-1))
+    )

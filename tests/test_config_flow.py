@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from unittest.mock import AsyncMock, MagicMock, Mock, patch
+from unittest.mock import AsyncMock, patch
 
 import pytest
 import voluptuous as vol
@@ -197,21 +197,6 @@ def broker_entry(
         title=title,
         unique_id=config_flow._unique_id(base),
         data=base,
-    )
-
-
-@pytest.fixture
-def ha_mqtt(
-    hass: HomeAssistant, mqtt_mock: MqttMockHAClient, mqtt_client_mock: MagicMock
-) -> Iterator[MqttMockHAClient]:
-    """Home Assistant's MQTT integration, loaded on phacc's mocked paho client.
-
-    phacc opens a fake socket (which starts MQTT's 1 s misc timer) but never
-    closes it; closing it at teardown stops the timer, as a real disconnect does.
-    """
-    yield mqtt_mock
-    mqtt_client_mock.on_socket_close(
-        mqtt_client_mock, None, Mock(fileno=Mock(return_value=-1))
     )
 
 

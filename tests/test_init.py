@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from datetime import timedelta
 from unittest.mock import patch
@@ -23,6 +24,7 @@ from custom_components.csocket.const import CONF_AVAILABILITY_FACTOR, DOMAIN
 
 from .broker import Broker
 from .common import (
+    APP_ID,
     DEV_EUI,
     REPORT,
     cs4_uplink,
@@ -224,3 +226,38 @@ async def test_last_seen_is_receive_time(hass: HomeAssistant, broker: Broker) ->
     )
     assert seen is not None
     assert seen >= before
+
+
+async def test_outage_stays_visible_while_socket_is_silent(
+    hass: HomeAssistant, broker: Broker, freezer: FrozenDateTimeFactory
+) -> None:
+    """After a last-gasp ff3fff the socket goes quiet; the outage stays on."""
+    await setup_entry(hass, make_entry(broker))
+    await send_uplink(hass, broker, *cs4_uplink(REPORT, f_cnt=1))
+    await send_uplink(hass, broker, *cs4_uplink("ff3fff", f_cnt=2))
+    freezer.tick(timedelta(hours=3))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert hass.states.get(VOLTAGE).state == STATE_UNAVAILABLE
+    assert hass.states.get("binary_sensor.kettle_socket_power_outage").state == "on"
+
+
+async def test_frame_repeated_after_rejoin_is_processed(
+    hass: HomeAssistant, broker: Broker
+) -> None:
+    """After a reboot the counter restarts: the same bytes at fCnt 0 are new."""
+    entry = make_entry(broker)
+    await setup_entry(hass, entry)
+    await send_uplink(hass, broker, *cs4_uplink(REPORT, f_cnt=0))
+    join = {
+        "deviceInfo": {"applicationId": APP_ID, "devEui": DEV_EUI},
+        "devAddr": "00189440",
+    }
+    await send_uplink(
+        hass,
+        broker,
+        f"application/{APP_ID}/device/{DEV_EUI}/event/join",
+        json.dumps(join).encode(),
+    )
+    await send_uplink(hass, broker, *cs4_uplink(REPORT, f_cnt=0))
+    assert len(entry.runtime_data.devices[DEV_EUI].frames) == 2

@@ -134,7 +134,9 @@ async def test_device_refutes(hass: HomeAssistant, broker: Broker) -> None:
     assert hass.states.get(SWITCH).state == "off"
 
 
-async def test_chirpstack_failure_fails_fast(hass: HomeAssistant, broker: Broker) -> None:
+async def test_chirpstack_failure_fails_fast(
+    hass: HomeAssistant, broker: Broker
+) -> None:
     """A ChirpStack `log` error for our queue item ends the wait with its reason."""
     await _start(hass, broker, **{CONF_COMMAND_TIMEOUT: 30})
     async with broker.capture(DOWN_TOPIC) as captured:

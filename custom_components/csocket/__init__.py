@@ -76,7 +76,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: CsocketConfigEntry) -> b
 async def _async_options_updated(
     hass: HomeAssistant, entry: CsocketConfigEntry
 ) -> None:
-    await hass.config_entries.async_reload(entry.entry_id)
+    # Also called for data updates by reauth/reconfigure, which reload already.
+    if dict(entry.options) != entry.runtime_data.options:
+        hass.config_entries.async_schedule_reload(entry.entry_id)
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: CsocketConfigEntry) -> bool:

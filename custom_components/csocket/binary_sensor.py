@@ -28,6 +28,8 @@ class CsocketBinarySensorEntityDescription(BinarySensorEntityDescription):
     """A binary sensor and how to read it from the device model."""
 
     value_fn: Callable[[SocketDevice], bool | None]
+    # An ongoing outage silences the socket: keep showing it past the window.
+    available_while_on: bool = False
 
 
 BINARY_SENSORS: tuple[CsocketBinarySensorEntityDescription, ...] = (
@@ -36,6 +38,7 @@ BINARY_SENSORS: tuple[CsocketBinarySensorEntityDescription, ...] = (
         translation_key="power_outage",
         device_class=BinarySensorDeviceClass.PROBLEM,
         value_fn=lambda device: device.values.get("power_outage"),
+        available_while_on=True,
     ),
     CsocketBinarySensorEntityDescription(
         key="overcurrent",
@@ -66,6 +69,13 @@ class CsocketBinarySensor(CsocketEntity, BinarySensorEntity):
     """A problem the socket reported."""
 
     entity_description: CsocketBinarySensorEntityDescription
+
+    @property
+    def available(self) -> bool:
+        """Available with the socket, or while the problem it shows lasts."""
+        return super().available or (
+            self.entity_description.available_while_on and self.is_on is True
+        )
 
     @property
     def is_on(self) -> bool | None:

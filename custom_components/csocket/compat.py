@@ -5,7 +5,7 @@ Tested on 2025.4.4; the newer branches follow ../shared/reference/ha-forward-com
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from homeassistant.const import MAJOR_VERSION, MINOR_VERSION
 from homeassistant.core import ServiceCall
@@ -14,16 +14,21 @@ from homeassistant.helpers import service as service_helper
 
 HA_VERSION = (MAJOR_VERSION, MINOR_VERSION)
 
-try:  # HA >= 2025.8 reloads the entry itself when options change.
-    from homeassistant.config_entries import (  # type: ignore[attr-defined,unused-ignore]
-        OptionsFlowWithReload as OptionsFlowBase,
-    )
-
-    OPTIONS_FLOW_AUTO_RELOAD = True
-except ImportError:  # HA < 2025.8: the integration registers an update listener.
+if TYPE_CHECKING:  # typed as the 2025.4 base; the runtime picks the newest
     from homeassistant.config_entries import OptionsFlow as OptionsFlowBase
 
-    OPTIONS_FLOW_AUTO_RELOAD = False
+    OPTIONS_FLOW_AUTO_RELOAD: bool
+else:
+    try:  # HA >= 2025.8 reloads the entry itself when options change.
+        from homeassistant.config_entries import (
+            OptionsFlowWithReload as OptionsFlowBase,
+        )
+
+        OPTIONS_FLOW_AUTO_RELOAD = True
+    except ImportError:  # HA < 2025.8: the integration registers an update listener.
+        from homeassistant.config_entries import OptionsFlow as OptionsFlowBase
+
+        OPTIONS_FLOW_AUTO_RELOAD = False
 
 
 def device_belongs_to(device: dr.DeviceEntry, entry_id: str) -> bool:

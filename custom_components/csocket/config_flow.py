@@ -40,6 +40,7 @@ from homeassistant.helpers.selector import (
     TextSelectorType,
 )
 
+from .compat import OptionsFlowBase
 from .const import (
     CONF_AUTO_ADD,
     CONF_AVAILABILITY_FACTOR,
@@ -85,13 +86,8 @@ from .transport import (
     async_probe,
 )
 
-if TYPE_CHECKING:  # pragma: no cover
+if TYPE_CHECKING:
     from collections.abc import Mapping
-
-    # compat picks OptionsFlowWithReload (HA >= 2025.8) or OptionsFlow at runtime.
-    from homeassistant.config_entries import OptionsFlow as OptionsFlowBase
-else:
-    from .compat import OptionsFlowBase
 
 _LOGGER = logging.getLogger(__name__)
 

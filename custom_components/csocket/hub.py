@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -53,6 +54,9 @@ from .transport import Transport, TransportError
 _LOGGER = logging.getLogger(__name__)
 
 DEDUP_SIZE = 512
+# Copies of one frame (gateways, broker redelivery) arrive within this window;
+# the same bytes and counter later are a new frame, e.g. after a reboot.
+DEDUP_WINDOW = 120.0
 # Smallest application payload over all regions and data rates (US915 DR0).
 MAX_FRAME = 11
 # Settings the device keeps; remembered when sent because it may never echo them.
@@ -110,10 +114,12 @@ class CsocketHub:
         self.adapter = adapter
         self.transport = transport
         self.devices: dict[str, SocketDevice] = {}
+        self.options = dict(entry.options)  # as loaded, to spot option changes
         self._store: Store[dict[str, Any]] = Store(
             hass, STORAGE_VERSION, f"{DOMAIN}.{entry.entry_id}"
         )
-        self._seen: OrderedDict[tuple[str, int | None, bytes], None] = OrderedDict()
+        # Frame key -> monotonic time first seen.
+        self._seen: OrderedDict[tuple[str, int | None, bytes], float] = OrderedDict()
         self._expiry_timers: dict[str, CALLBACK_TYPE] = {}
         self._waiters: list[_Waiter] = []
         self._locks: dict[str, asyncio.Lock] = {}
@@ -208,7 +214,7 @@ class CsocketHub:
             elif isinstance(event, DownlinkResult):
                 self._handle_result(event)
             elif isinstance(event, Join):
-                _LOGGER.debug("Device %s joined", event.device.dev_eui)
+                self._joined(event)
             elif isinstance(event, Ignored):
                 self.ignored_count += 1
                 _LOGGER.debug("Ignored message on %s: %s", topic, event.reason)
@@ -218,10 +224,13 @@ class CsocketHub:
 
     def _handle_uplink(self, uplink: Uplink) -> None:
         key = uplink.dedup_key
-        if key in self._seen:
+        now_mono = time.monotonic()
+        seen = self._seen.get(key)
+        if seen is not None and now_mono - seen < DEDUP_WINDOW:
             _LOGGER.debug("Duplicate uplink from %s ignored", uplink.device.dev_eui)
             return
-        self._seen[key] = None
+        self._seen[key] = now_mono
+        self._seen.move_to_end(key)
         if len(self._seen) > DEDUP_SIZE:
             self._seen.popitem(last=False)
 
@@ -255,6 +264,13 @@ class CsocketHub:
         device.notify()
         device.last_events = []
         self.async_schedule_save()
+
+    def _joined(self, join: Join) -> None:
+        dev_eui = join.device.dev_eui
+        _LOGGER.debug("Device %s joined", dev_eui)
+        # Frame counters restart at a join: forget the old frames' keys.
+        for key in [k for k in self._seen if k[0] == dev_eui]:
+            del self._seen[key]
 
     def _discover(
         self, uplink: Uplink, decoded: Mapping[str, Any]

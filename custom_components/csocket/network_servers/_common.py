@@ -152,7 +152,7 @@ def parse_time(value: object) -> datetime | None:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
-def link_quality(  # noqa: C901 - one pass, branches inline: per uplink
+def link_quality(
     rx_info: object,
     rssi_keys: Sequence[str],
     snr_key: str,

@@ -1,0 +1,58 @@
+"""Diagnostics: redacted configuration, raw frames, decoded values, link quality."""
+
+from __future__ import annotations
+
+from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
+from homeassistant.core import HomeAssistant
+from pytest_homeassistant_custom_component.components.diagnostics import (
+    get_diagnostics_for_config_entry,
+)
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+
+from .broker import Broker
+from .common import (
+    BASIC_INFO,
+    DEV_EUI,
+    REPORT,
+    cs4_uplink,
+    make_entry,
+    send_uplink,
+    setup_entry,
+)
+
+
+async def test_diagnostics(
+    hass: HomeAssistant, broker: Broker, hass_client: ClientSessionGenerator
+) -> None:
+    """Secrets are redacted; each socket shows its frames and link quality."""
+    # Anonymous broker: the credentials are stored but not needed.
+    entry = make_entry(
+        broker, **{CONF_USERNAME: "app@ttn", CONF_PASSWORD: "NNSXS.secret"}
+    )
+    await setup_entry(hass, entry)
+    await send_uplink(hass, broker, *cs4_uplink(BASIC_INFO, f_cnt=0))
+    await send_uplink(hass, broker, *cs4_uplink(REPORT, f_cnt=1))
+
+    result = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    assert "NNSXS.secret" not in str(result)
+    assert "app@ttn" not in str(result)
+    data = result["entry"]["data"]
+    assert data[CONF_PASSWORD] == "**REDACTED**"
+    assert data[CONF_USERNAME] == "**REDACTED**"
+    assert data["host"] == "127.0.0.1"
+    assert result["connected"] is True
+
+    device = result["devices"][DEV_EUI]
+    assert [f["payload"] for f in device["frames"]] == [BASIC_INFO, REPORT]
+    assert [f["frame_counter"] for f in device["frames"]] == [0, 1]
+    assert device["frames"][1]["decoded"]["voltage"] == 229.3
+    assert device["frames"][0]["decoded"]["sn"] == "6148b13783621055"
+    assert device["link"] == {
+        "rssi": -60,
+        "snr": 9.5,
+        "frame_counter": 1,
+        "gateways": 2,
+    }
+    assert device["values"]["power_consumption"] == 5
+    assert device["network_server"]["device_name"] == "Kettle socket"
+    assert device["available"] is True
