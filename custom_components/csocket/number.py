@@ -51,6 +51,11 @@ def _set_threshold(key: str) -> Callable[[SocketDevice, float], dict[str, Any]]:
     return command
 
 
+def _minutes(seconds: int) -> float:
+    # Whole minutes as integers so the state reads "20", not "20.0".
+    return seconds // 60 if seconds % 60 == 0 else seconds / 60
+
+
 NUMBERS: tuple[CsocketNumberEntityDescription, ...] = (
     CsocketNumberEntityDescription(
         key="overcurrent_alarm_threshold",
@@ -88,7 +93,7 @@ NUMBERS: tuple[CsocketNumberEntityDescription, ...] = (
         native_step=1,
         mode=NumberMode.BOX,
         entity_category=EntityCategory.CONFIG,
-        value_fn=lambda device: device.report_interval / 60,
+        value_fn=lambda device: _minutes(device.report_interval),
         command_fn=lambda _device, value: {"report_interval": int(value) * 60},
     ),
 )
