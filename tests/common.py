@@ -155,9 +155,14 @@ def _b64(payload_hex: str) -> str:
 
 
 def cs3_uplink(
-    payload_hex: str, *, dev_eui: str = DEV_EUI, f_cnt: int = 1, app: str = "12"
+    payload_hex: str,
+    *,
+    dev_eui: str = DEV_EUI,
+    f_cnt: int = 1,
+    app: str = "12",
+    event: str = "event/up",
 ) -> tuple[str, bytes]:
-    """ChirpStack v3 `json_v3` uplink (>= 3.11 topic)."""
+    """ChirpStack v3 `json_v3` uplink (>= 3.11 topic; `event="rx"` before)."""
     body = {
         "applicationID": app,
         "applicationName": "sockets",
@@ -170,7 +175,7 @@ def cs3_uplink(
         "fPort": 85,
         "data": _b64(payload_hex),
     }
-    return f"application/{app}/device/{dev_eui}/event/up", json.dumps(body).encode()
+    return f"application/{app}/device/{dev_eui}/{event}", json.dumps(body).encode()
 
 
 def tts_uplink(

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import json
 import logging
 import time
+from collections.abc import Callable
 
 import pytest
 from homeassistant.components import conversation
@@ -19,7 +21,10 @@ from homeassistant.setup import async_setup_component
 from custom_components.csocket.const import CONF_COMMAND_TIMEOUT
 from custom_components.csocket.network_servers import (
     CONF_APPLICATION_ID,
+    CONF_DOWNLINK_TOPIC,
     CONF_TENANT_ID,
+    CONF_TOPIC_STYLE,
+    CONF_UPLINK_TOPIC,
     ServerKind,
 )
 
@@ -28,8 +33,10 @@ from .common import (
     APP_ID,
     DEV_EUI,
     REPORT,
+    cs3_uplink,
     cs4_uplink,
     make_entry,
+    milesight_uplink,
     send_uplink,
     setup_entry,
     tts_uplink,
@@ -237,3 +244,73 @@ async def test_assist_turns_on_the_socket(hass: HomeAssistant, broker: Broker) -
         assert base64.b64decode(body["data"]).hex() == "080100ffff28ff"
         await broker.publish(*cs4_uplink(CHANGED_ON, f_cnt=2))
         await wait_for(hass, lambda: hass.states.get(SWITCH).state == "on")
+
+
+@pytest.mark.parametrize(
+    ("kind", "data", "uplink", "entity_id", "down_topic", "expected"),
+    [
+        (
+            ServerKind.CHIRPSTACK_V3,
+            {CONF_APPLICATION_ID: "12"},
+            cs3_uplink,
+            "switch.heater_socket",
+            f"application/12/device/{DEV_EUI}/command/down",
+            {"confirmed": False, "fPort": 85, "data": "CAEA//8o/w=="},
+        ),
+        (
+            ServerKind.CHIRPSTACK_V3,
+            {CONF_APPLICATION_ID: "12", CONF_TOPIC_STYLE: "legacy"},
+            functools.partial(cs3_uplink, event="rx"),
+            "switch.heater_socket",
+            f"application/12/device/{DEV_EUI}/tx",
+            {"confirmed": False, "fPort": 85, "data": "CAEA//8o/w=="},
+        ),
+        (
+            ServerKind.MILESIGHT,
+            {
+                CONF_APPLICATION_ID: "",
+                CONF_UPLINK_TOPIC: "csocket/uplink/#",
+                CONF_DOWNLINK_TOPIC: "csocket/downlink/$deveui",
+            },
+            milesight_uplink,
+            "switch.fan_socket",
+            f"csocket/downlink/{DEV_EUI}",
+            {"confirmed": False, "fport": 85, "fPort": 85, "data": "CAEA//8o/w=="},
+        ),
+        (
+            ServerKind.MILESIGHT,
+            {CONF_APPLICATION_ID: "", CONF_UPLINK_TOPIC: "csocket/uplink/#"},
+            milesight_uplink,
+            "switch.fan_socket",
+            f"application/1/device/{DEV_EUI}/tx",
+            {"confirmed": False, "fport": 85, "fPort": 85, "data": "CAEA//8o/w=="},
+        ),
+    ],
+)
+async def test_downlink_format_per_server(
+    hass: HomeAssistant,
+    broker: Broker,
+    kind: ServerKind,
+    data: dict[str, str],
+    uplink: Callable[..., tuple[str, bytes]],
+    entity_id: str,
+    down_topic: str,
+    expected: dict[str, object],
+) -> None:
+    """Each server gets its own topic and JSON; the reply confirms as usual."""
+    await setup_entry(hass, make_entry(broker, kind, **data))
+    await send_uplink(hass, broker, *uplink(OFF_REPORT, f_cnt=1))
+    async with broker.capture(down_topic) as captured:
+        task = hass.async_create_task(
+            hass.services.async_call(
+                SWITCH_DOMAIN, SERVICE_TURN_ON, {ATTR_ENTITY_ID: entity_id}, True
+            )
+        )
+        await wait_for(hass, lambda: captured.messages, settle=False)
+        topic, payload = captured.messages[0]
+        assert topic == down_topic
+        assert json.loads(payload) == expected
+        assert list(json.loads(payload)) == list(expected)
+        await broker.publish(*uplink(CHANGED_ON, f_cnt=2))
+        await task
+    assert hass.states.get(entity_id).state == "on"
