@@ -261,3 +261,22 @@ async def test_frame_repeated_after_rejoin_is_processed(
     )
     await send_uplink(hass, broker, *cs4_uplink(REPORT, f_cnt=0))
     assert len(entry.runtime_data.devices[DEV_EUI].frames) == 2
+
+
+async def test_options_change_reloads_entry(
+    hass: HomeAssistant, broker: Broker
+) -> None:
+    """New options take effect through a reload; unchanged options do not reload."""
+    entry = make_entry(broker)
+    await setup_entry(hass, entry)
+    hub = entry.runtime_data
+    hass.config_entries.async_update_entry(entry, title="renamed")
+    await hass.async_block_till_done()
+    assert entry.runtime_data is hub
+    hass.config_entries.async_update_entry(
+        entry, options={CONF_AVAILABILITY_FACTOR: 4.0}
+    )
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+    assert entry.runtime_data is not hub
+    assert entry.runtime_data.availability_factor == 4.0
