@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
 from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_config_entry,
+    get_diagnostics_for_device,
 )
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+
+from custom_components.csocket.const import DOMAIN
 
 from .broker import Broker
 from .common import (
     BASIC_INFO,
     DEV_EUI,
+    DEV_EUI_2,
     REPORT,
     cs4_uplink,
     make_entry,
@@ -56,3 +61,19 @@ async def test_diagnostics(
     assert device["values"]["power_consumption"] == 5
     assert device["network_server"]["device_name"] == "Kettle socket"
     assert device["available"] is True
+
+
+async def test_device_diagnostics(
+    hass: HomeAssistant, broker: Broker, hass_client: ClientSessionGenerator
+) -> None:
+    """Device diagnostics show only that socket."""
+    entry = make_entry(broker)
+    await setup_entry(hass, entry)
+    await send_uplink(hass, broker, *cs4_uplink(REPORT, f_cnt=1))
+    await send_uplink(
+        hass, broker, *cs4_uplink(REPORT, f_cnt=1, dev_eui=DEV_EUI_2, name="Other")
+    )
+    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, DEV_EUI)})
+    result = await get_diagnostics_for_device(hass, hass_client, entry, device)
+    assert list(result["devices"]) == [DEV_EUI]
+    assert result["devices"][DEV_EUI]["frames"][0]["payload"] == REPORT

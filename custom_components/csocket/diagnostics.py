@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Any
 from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
 
-from .const import CONF_CA_CERT, CONF_CLIENT_ID
+from .const import CONF_CA_CERT, CONF_CLIENT_ID, DOMAIN
 
 if TYPE_CHECKING:
     from . import CsocketConfigEntry
@@ -56,10 +57,7 @@ def _device(device: SocketDevice, factor: float) -> dict[str, Any]:
     }
 
 
-async def async_get_config_entry_diagnostics(
-    hass: HomeAssistant, entry: CsocketConfigEntry
-) -> dict[str, Any]:
-    """Everything needed to debug an installation, without secrets."""
+def _entry(entry: CsocketConfigEntry) -> dict[str, Any]:
     hub = entry.runtime_data
     return {
         "entry": {
@@ -68,6 +66,29 @@ async def async_get_config_entry_diagnostics(
             "options": dict(entry.options),
         },
         "connected": hub.transport.connected,
+    }
+
+
+async def async_get_device_diagnostics(
+    hass: HomeAssistant, entry: CsocketConfigEntry, device: dr.DeviceEntry
+) -> dict[str, Any]:
+    """One socket: its frames, decoded values and link quality."""
+    hub = entry.runtime_data
+    sockets = {
+        dev_eui: _device(hub.devices[dev_eui], hub.availability_factor)
+        for domain, dev_eui in device.identifiers
+        if domain == DOMAIN and dev_eui in hub.devices
+    }
+    return {**_entry(entry), "devices": sockets}
+
+
+async def async_get_config_entry_diagnostics(
+    hass: HomeAssistant, entry: CsocketConfigEntry
+) -> dict[str, Any]:
+    """Everything needed to debug an installation, without secrets."""
+    hub = entry.runtime_data
+    return {
+        **_entry(entry),
         "messages_handled": hub.messages_handled,
         "messages_ignored": hub.ignored_count,
         "devices": {
