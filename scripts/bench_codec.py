@@ -15,7 +15,8 @@ Three groups of rows:
 * integration path: what csocket runs for every uplink,
   ``adapter.parse(topic, payload)`` then ``decode_uplink(uplink.payload)``, for
   each network server, with the adapters' JSON decoder (orjson when installed,
-  as with Home Assistant) and again with the stdlib json fallback.
+  as with Home Assistant) and again with the stdlib json fallback. The hub's
+  work after that (deduplication, entity updates) is not included.
 
 ``--source DIR`` benchmarks another copy of ``custom_components/csocket`` (for
 example a checkout of an older commit), to compare before and after a change.
@@ -219,8 +220,7 @@ def json_backends(common: ModuleType) -> Iterator[str]:
     if installed is None:  # an older source: always the stdlib
         yield "json.loads"
         return
-    name = getattr(installed, "__module__", None) or "?"
-    yield f"{name}.loads"
+    yield f"{getattr(installed, '__module__', None) or '?'}.loads"
     if installed is not json.loads:
         common.json_loads = json.loads  # what happens without orjson
         try:
@@ -229,31 +229,24 @@ def json_backends(common: ModuleType) -> Iterator[str]:
             common.json_loads = installed
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--source",
-        type=Path,
-        default=SOURCE,
-        help="a custom_components/csocket directory (default: this checkout's)",
-    )
-    source: Path = parser.parse_args().source.resolve()
-    codec = load_module("csocket_codec", source / "codec.py")
-    ns = load_module("csocket_network_servers", source / "network_servers", package=True)
-    common = sys.modules["csocket_network_servers._common"]
-    decode = codec.decode_uplink
-    general = codec._decode_records  # noqa: SLF001 - forcing the general path
-    payload = chirpstack_uplink(REPORT)
-    expected = decode(REPORT)
+type Rows = list[tuple[str, float | None]]  # None: a heading
 
-    rows: list[tuple[str, float | None]] = [
+
+def codec_rows(codec: ModuleType) -> Rows:
+    decode, general = codec.decode_uplink, codec._decode_records  # noqa: SLF001
+    return [
         ("codec: decode_uplink on the frame", None),
         ("periodic report, decode_uplink (fast path)", rate(decode, REPORT, 400_000)),
         ("periodic report, general record loop", rate(general, REPORT, 200_000)),
         ("basic-information frame, decode_uplink", rate(decode, BASIC_INFO, 200_000)),
-        ("minimal envelope: ChirpStack v4 JSON -> b64 -> decode, no adapter", None),
     ]
-    envelope = 50_000
+
+
+def envelope_rows(codec: ModuleType, payload: bytes) -> Rows:
+    decode = codec.decode_uplink
+    rows: Rows = [
+        ("minimal envelope: ChirpStack v4 JSON -> b64 -> decode, no adapter", None)
+    ]
     loaders: list[tuple[str, Callable[[bytes], Any]]] = [("json.loads", json.loads)]
     pipelines: list[tuple[str, Callable[[bytes], Any], Callable[[str], bytes]]] = [
         ("json.loads + base64.b64decode", json.loads, base64.b64decode),
@@ -271,35 +264,59 @@ def main() -> None:
         ]
     for name, loads, b64decode in pipelines:
         run = envelope_pipeline(loads, b64decode, decode, codec.FPORT)
-        assert run(payload) == expected
-        rows.append((name, rate(run, payload, envelope)))
+        assert run(payload) == decode(REPORT)
+        rows.append((name, rate(run, payload, 50_000)))
     rows.extend(
-        (f"  ({name} of the envelope alone)", rate(loads, payload, envelope))
+        (f"  ({name} of the envelope alone)", rate(loads, payload, 50_000))
         for name, loads in loaders
     )
+    return rows
 
-    messages = uplinks(ns)
-    for backend in json_backends(common):
+
+def integration_rows(
+    codec: ModuleType, ns: ModuleType, messages: list[tuple[str, Any, str, bytes]]
+) -> Rows:
+    decode = codec.decode_uplink
+    rows: Rows = []
+    for backend in json_backends(sys.modules[f"{ns.__name__}._common"]):
         rows.append((f"integration path, adapters' JSON: {backend}", None))
         for server, adapter, topic, message in messages:
             run = integration_path(adapter.parse, decode)
             event = adapter.parse(topic, message)
             assert isinstance(event, ns.Uplink), event
             assert event.payload == REPORT
-            assert run(topic, message) == expected
-            rows.append(
-                (f"{server}: parse + decode_uplink", rate2(run, topic, message))
-            )
-            rows.append((f"  {server}: parse alone", rate2(adapter.parse, topic, message)))
+            assert run(topic, message) == decode(REPORT)
+            rows += [
+                (f"{server}: parse + decode_uplink", rate2(run, topic, message)),
+                (f"  {server}: parse alone", rate2(adapter.parse, topic, message)),
+            ]
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--source",
+        type=Path,
+        default=SOURCE,
+        help="a custom_components/csocket directory (default: this checkout's)",
+    )
+    source: Path = parser.parse_args().source.resolve()
+    codec = load_module("csocket_codec", source / "codec.py")
+    ns = load_module("csocket_ns", source / "network_servers", package=True)
+    payload = chirpstack_uplink(REPORT)
+    messages = uplinks(ns)
+
+    rows = codec_rows(codec) + envelope_rows(codec, payload)
+    rows += integration_rows(codec, ns, messages)
 
     where = "" if source == SOURCE else f"; source {source}"
     print(
         f"Python {platform.python_version()} on {platform.machine()}; "
-        f"best of {REPEATS}; ChirpStack v4 envelope {len(payload)} bytes of JSON"
-        f"{where}"
+        f"best of {REPEATS}{where}"
     )
     sizes = ", ".join(f"{server} {len(message)}" for server, _, _, message in messages)
-    print(f"integration messages (bytes of JSON): {sizes}")
+    print(f"uplink messages, bytes of JSON: {sizes} (ChirpStack v4 = the envelope)")
     width = max(len(name) for name, _ in rows)
     print(f"{'case':<{width}}  {'frames/s':>10}  {'us/frame':>8}")
     for name, per_second in rows:
@@ -308,11 +325,20 @@ def main() -> None:
         else:
             print(f"{name:<{width}}  {per_second:>10,.0f}  {1e6 / per_second:>8.3f}")
     print(
-        f"issue target for ChirpStack v4 JSON -> base64 -> decode: "
-        f">= {TARGET_RATE:,}/s ({1e6 / TARGET_RATE:.2f} us), i.e. 20 % over "
-        f"Node.js with the vendor decoder ({NODE_VENDOR_RATE:,}/s, from the issue)"
+        f"issue target, ChirpStack v4 JSON -> base64 -> decode: >= {TARGET_RATE:,}/s "
+        f"({1e6 / TARGET_RATE:.2f} us/frame), 20 % over Node.js running the vendor "
+        f"decoder ({NODE_VENDOR_RATE:,}/s, the issue's figure, not measured here)"
     )
+    measured = dict(reversed(rows))  # the first row of a name wins
+    for label, name in (
+        ("minimal envelope", "orjson.loads + binascii.a2b_base64"),
+        ("integration path", "ChirpStack v4: parse + decode_uplink"),
+    ):
+        if (per_second := measured.get(name)) is not None:
+            verdict = "meets" if per_second >= TARGET_RATE else "does NOT meet"
+            print(f"  {label} ({name}): {per_second:,.0f}/s {verdict} it")
 
+    decode, general = codec.decode_uplink, codec._decode_records  # noqa: SLF001
     for frame_name, frame in (("periodic report", REPORT), ("basic info", BASIC_INFO)):
         fast, slow = decode(frame), general(frame)
         same = fast == slow and list(fast) == list(slow)

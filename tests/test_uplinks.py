@@ -10,6 +10,7 @@ from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers import issue_registry as ir
 from pytest_homeassistant_custom_component.common import snapshot_platform
 from syrupy.assertion import SnapshotAssertion
 
@@ -257,3 +258,24 @@ async def test_duplicate_uplink_processed_once(
     await send_uplink(hass, broker, *uplink)
     await send_uplink(hass, broker, *uplink)
     assert len(entry.runtime_data.devices[DEV_EUI].frames) == 1
+
+
+async def test_protobuf_raises_repair_issue(
+    hass: HomeAssistant, broker: Broker, issue_registry: ir.IssueRegistry
+) -> None:
+    """ChirpStack with json=false: a repair issue tells the user; JSON clears it."""
+    entry = make_entry(broker)
+    await setup_entry(hass, entry)
+    topic, _ = cs4_uplink(REPORT)
+    # An UplinkEvent in Protobuf starts with field 1 (deduplication_id), tag 0x0a.
+    await send_uplink(hass, broker, topic, b"\x0a\x243ac7e3c4-4401-4b8d-9386-a5c9")
+    issue = issue_registry.async_get_issue(
+        DOMAIN, f"chirpstack_protobuf_{entry.entry_id}"
+    )
+    assert issue is not None
+    assert issue.translation_key == "chirpstack_protobuf"
+    await send_uplink(hass, broker, *cs4_uplink(REPORT))
+    assert (
+        issue_registry.async_get_issue(DOMAIN, f"chirpstack_protobuf_{entry.entry_id}")
+        is None
+    )

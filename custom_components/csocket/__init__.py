@@ -8,6 +8,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.typing import ConfigType
 
 from .compat import OPTIONS_FLOW_AUTO_RELOAD
@@ -85,7 +86,9 @@ async def async_unload_entry(hass: HomeAssistant, entry: CsocketConfigEntry) -> 
     """Unload platforms, disconnect and save."""
     unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
     if unloaded:
-        await entry.runtime_data.async_stop()
+        hub = entry.runtime_data
+        await hub.async_stop()
+        ir.async_delete_issue(hass, DOMAIN, hub.protobuf_issue_id)
     return unloaded
 
 

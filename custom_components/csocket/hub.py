@@ -13,13 +13,14 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.helpers.event import async_track_point_in_utc_time
 from homeassistant.helpers.storage import Store
@@ -41,6 +42,7 @@ from .const import (
 )
 from .device import DelayTask, SocketDevice
 from .network_servers import (
+    IGNORED_PROTOBUF,
     Adapter,
     DeviceRef,
     DownlinkResult,
@@ -125,6 +127,7 @@ class CsocketHub:
         self._locks: dict[str, asyncio.Lock] = {}
         self._ignored_euis: set[str] = set()
         self._batches: dict[str, _Batch] = {}
+        self._protobuf_reported = False
         self.ignored_count = 0
         self.messages_handled = 0
         transport.on_message = self.async_handle_message
@@ -216,24 +219,19 @@ class CsocketHub:
             elif isinstance(event, Join):
                 self._joined(event)
             elif isinstance(event, Ignored):
-                self.ignored_count += 1
-                _LOGGER.debug("Ignored message on %s: %s", topic, event.reason)
+                self._ignored(topic, event)
         except Exception:
             # One bad message must not stop the stream for every other socket.
             _LOGGER.exception("Error handling message on %s", topic)
 
     def _handle_uplink(self, uplink: Uplink) -> None:
-        key = uplink.dedup_key
-        now_mono = time.monotonic()
-        seen = self._seen.get(key)
-        if seen is not None and now_mono - seen < DEDUP_WINDOW:
+        if self._is_duplicate(uplink):
             _LOGGER.debug("Duplicate uplink from %s ignored", uplink.device.dev_eui)
             return
-        self._seen[key] = now_mono
-        self._seen.move_to_end(key)
-        if len(self._seen) > DEDUP_SIZE:
-            self._seen.popitem(last=False)
 
+        if self._protobuf_reported:  # JSON arrives again: the user fixed it
+            self._protobuf_reported = False
+            ir.async_delete_issue(self.hass, DOMAIN, self.protobuf_issue_id)
         decoded = codec.decode_uplink(uplink.payload)
         if "unparsed" in decoded:
             _LOGGER.warning(
@@ -250,7 +248,7 @@ class CsocketHub:
         now = dt_util.utcnow()
         received = uplink.received_at
         if received is None or received > now:
-            uplink = replace(uplink, received_at=now)
+            uplink.received_at = now
         info_before = self._info(device)
         events = device.apply_uplink(uplink, decoded)
         if self._info(device) != info_before:
@@ -264,6 +262,39 @@ class CsocketHub:
         device.notify()
         device.last_events = []
         self.async_schedule_save()
+
+    def _ignored(self, topic: str, event: Ignored) -> None:
+        self.ignored_count += 1
+        _LOGGER.debug("Ignored message on %s: %s", topic, event.reason)
+        if event.code == IGNORED_PROTOBUF and not self._protobuf_reported:
+            self._protobuf_reported = True
+            _LOGGER.error("%s", event.reason)
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                self.protobuf_issue_id,
+                is_fixable=False,
+                severity=ir.IssueSeverity.ERROR,
+                translation_key="chirpstack_protobuf",
+                translation_placeholders={"title": self.entry.title},
+            )
+
+    @property
+    def protobuf_issue_id(self) -> str:
+        """Repair issue raised while the server publishes Protobuf."""
+        return f"chirpstack_protobuf_{self.entry.entry_id}"
+
+    def _is_duplicate(self, uplink: Uplink) -> bool:
+        key = uplink.dedup_key
+        now = time.monotonic()
+        seen = self._seen.get(key)
+        if seen is not None and now - seen < DEDUP_WINDOW:
+            return True
+        self._seen[key] = now
+        self._seen.move_to_end(key)
+        if len(self._seen) > DEDUP_SIZE:
+            self._seen.popitem(last=False)
+        return False
 
     def _joined(self, join: Join) -> None:
         dev_eui = join.device.dev_eui

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import sys
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -20,6 +22,8 @@ from custom_components.csocket.network_servers import (
     Ignored,
     ServerKind,
     TtsV3Adapter,
+    Uplink,
+    _common,
     create_adapter,
 )
 from custom_components.csocket.network_servers._common import (
@@ -28,12 +32,16 @@ from custom_components.csocket.network_servers._common import (
     as_str,
     b64decode,
     config_text,
+    device_ref,
     filter_matches,
     is_downlink_error,
     link_quality,
     normalize_eui,
     parse_time,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 @pytest.mark.parametrize(
@@ -329,3 +337,185 @@ def test_parse_never_raises_on_bytes(topic: str, payload: bytes) -> None:
         event = adapter_class({}).parse(topic, payload)
         if isinstance(event, Ignored):
             assert not event.reason.startswith("could not parse"), event
+
+
+# --- JSON decoder, caches and equivalence with the straightforward versions ---
+
+
+def test_json_loads_is_orjson_when_installed() -> None:
+    orjson = pytest.importorskip("orjson")
+    assert _common.json_loads is orjson.loads
+
+
+def test_json_loads_falls_back_without_orjson(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "orjson", None)  # import orjson fails
+    assert _common._json_loads() is json.loads
+
+
+APP_UUID = "17c82e96-be03-4f38-aef3-f83d48582d97"
+
+
+@pytest.mark.parametrize(
+    ("kind", "topic", "fixture"),
+    [
+        (
+            ServerKind.CHIRPSTACK_V4,
+            f"application/{APP_UUID}/device/0101010101010101/event/up",
+            "chirpstack_v4_up_full",
+        ),
+        (
+            ServerKind.CHIRPSTACK_V3,
+            "application/123/device/0202020202020202/rx",
+            "chirpstack_v3_up_json",
+        ),
+        (ServerKind.TTS_V3, "v3/app1@ttn/devices/dev1/up", "tts_v3_up"),
+        (ServerKind.MILESIGHT, "csocket/uplink", "milesight_up_older"),
+    ],
+)
+def test_parse_with_stdlib_json(
+    monkeypatch: pytest.MonkeyPatch,
+    fixture_bytes: Callable[[str], bytes],
+    kind: ServerKind,
+    topic: str,
+    fixture: str,
+) -> None:
+    """Without orjson, parse() gives the same events."""
+    adapter = create_adapter(kind, {})
+    payload = fixture_bytes(fixture)
+    expected = adapter.parse(topic, payload)
+    assert isinstance(expected, Uplink)
+    monkeypatch.setattr(_common, "json_loads", json.loads)
+    assert adapter.parse(topic, payload) == expected
+    assert adapter.parse(topic, b"{") == Ignored("payload is not valid JSON", topic)
+
+
+def test_remember_empties_a_full_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_common, "CACHE_SIZE", 2)
+    cache: dict[str, int] = {}
+    for value, key in enumerate("abc"):
+        assert _common.remember(cache, key, value) == value
+    assert cache == {"c": 2}
+
+
+def test_device_ref_cache_keeps_types_apart() -> None:
+    eui = "0A0B0C0D0E0F1011"
+    first = device_ref(eui, "app", None, "name")
+    assert first == DeviceRef("0a0b0c0d0e0f1011", "app", None, "name")
+    assert device_ref(eui, "app", None, "name") is first  # reused
+    # 1 == 1.0 == True, but only the int is an id.
+    assert device_ref(eui, 1, 2).application_id == "1"  # type: ignore[union-attr]
+    assert device_ref(eui, True, 2).application_id is None  # type: ignore[union-attr]
+    assert device_ref(eui, 1.0, 2.0) == DeviceRef("0a0b0c0d0e0f1011")
+    assert device_ref(eui, ["app"], {"x": 1}) == DeviceRef("0a0b0c0d0e0f1011")
+    assert device_ref("not an EUI", "app") is None
+    assert device_ref(None) is None
+
+
+def test_link_quality_rssi_fallback_keys() -> None:
+    rx_info = [
+        {"gateway_ids": {"gateway_id": "g1"}, "channel_rssi": -70, "snr": 2},
+        {"gateway_ids": {"gateway_id": "g2"}, "rssi": None, "channel_rssi": "x"},
+        {"gateway_ids": "g3", "rssi": -80.5},  # no id under gateway_ids
+    ]
+    quality = link_quality(
+        rx_info, ("rssi", "channel_rssi"), "snr", ("gateway_ids", "gateway_id")
+    )
+    assert quality == (-70, 2.0, 3)
+    assert isinstance(quality[1], float)
+    assert link_quality([{"rssi": -80.5}], ("rssi",), "snr", ("g",)) == (-80, None, 1)
+
+
+@given(st.text(alphabet="AQIDBw+/=ab!é \n", max_size=12))
+def test_b64decode_is_strict_base64(text: str) -> None:
+    try:
+        expected: bytes | None = base64.b64decode(text, validate=True)
+    except ValueError:
+        expected = None
+    assert b64decode(text) == expected
+
+
+def _old_normalize_eui(value: object) -> str | None:
+    """The straightforward version: hex digit set, or base64 of 8 bytes."""
+    if not isinstance(value, str):
+        return None
+    if len(value) == 16:
+        lower = value.lower()
+        return lower if set(lower) <= set("0123456789abcdef") else None
+    raw = b64decode(value)
+    return raw.hex() if raw is not None and len(raw) == 8 else None
+
+
+@given(
+    st.text(alphabet="0123456789abcdefABCDEFgG \t=+/\u0660", min_size=15, max_size=17)
+    | st.text(max_size=20)
+)
+def test_normalize_eui_like_the_straightforward_version(value: str) -> None:
+    assert normalize_eui(value) == _old_normalize_eui(value)
+
+
+def _old_match(template: str, topic: str) -> dict[str, str] | None:
+    """TopicTemplate.match() as it was: split the topic, compare level by level."""
+    found: dict[str, str] = {}
+    levels = template.split("/")
+    parts = topic.split("/")
+    if len(parts) != len(levels):
+        return None
+    for part, level in zip(parts, levels, strict=True):
+        prefix, brace, rest = level.partition("{{")
+        if not brace:
+            if part != level:
+                return None
+            continue
+        name, _, suffix = rest.partition("}}")
+        if not (
+            len(part) > len(prefix) + len(suffix)
+            and part.startswith(prefix)
+            and part.endswith(suffix)
+        ):
+            return None
+        found[name] = part[len(prefix) : len(part) - len(suffix)]
+    return found
+
+
+_LEVELS = st.sampled_from(["a", "b", "", "+", "#", "x.y", "pre-", "-post", "{{"])
+
+
+@given(
+    template=st.sampled_from(
+        [
+            "a/{{v}}/b",
+            "{{v}}",
+            "/x/{{a}}/pre-{{b}}-post/{{c}}",
+            "a.+/{{v}}/{{w}}",
+            "a/{{v}}/{{v}}",
+        ]
+    ),
+    topic=st.lists(_LEVELS, min_size=1, max_size=5).map("/".join),
+)
+def test_topic_match_like_the_split_version(template: str, topic: str) -> None:
+    variables = {"v", "w", "a", "b", "c"}
+    compiled = TopicTemplate(template, variables, matchable=True)
+    assert compiled.match(topic) == _old_match(template, topic)
+
+
+def _old_filter_matches(levels: list[str], topic: str) -> bool:
+    parts = topic.split("/")
+    for index, level in enumerate(levels):
+        if level == "#":
+            return True
+        if index >= len(parts) or (level not in ("+", parts[index])):
+            return False
+    return len(parts) == len(levels)
+
+
+@given(
+    levels=st.lists(_LEVELS, min_size=1, max_size=4),
+    topic=st.lists(_LEVELS, min_size=1, max_size=5).map("/".join),
+)
+def test_filter_matches_like_the_loop_version(levels: list[str], topic: str) -> None:
+    assert filter_matches(levels, topic) is _old_filter_matches(levels, topic)
+
+
+def test_topic_template_without_matching() -> None:
+    template = TopicTemplate("a/{{v}}-{{w}}", ("v", "w"))
+    assert template.match("a/1-2") is None

@@ -16,11 +16,12 @@ import binascii
 import json
 import re
 import uuid
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from .models import (
+    IGNORED_PROTOBUF,
     Adapter,
     DeviceRef,
     Downlink,
@@ -51,6 +52,9 @@ WILDCARD: Final = "+"
 
 # Marks a key that is absent, where absent and null mean different things.
 MISSING: Final = object()
+
+# Stands in for a missing JSON object, to read from without type checks.
+EMPTY: Final[Mapping[str, Any]] = {}
 
 # LoRaWAN application ports; 0 carries MAC commands, 224+ are reserved.
 MIN_F_PORT: Final = 1
@@ -127,15 +131,12 @@ def normalize_eui(value: object) -> str | None:
     if len(value) == 16:
         # fromhex skips whitespace, but 8 bytes need all 16 characters.
         try:
-            raw = bytes.fromhex(value)
+            raw: bytes | None = bytes.fromhex(value)
         except ValueError:
             return None
     else:
-        try:
-            raw = binascii.a2b_base64(value, strict_mode=True)
-        except ValueError:
-            return None
-    return raw.hex() if len(raw) == 8 else None
+        raw = b64decode(value)
+    return raw.hex() if raw is not None and len(raw) == 8 else None
 
 
 def parse_time(value: object) -> datetime | None:
@@ -183,8 +184,8 @@ def link_quality(
         if snr.__class__ in _NUMBER and (best_snr is None or snr > best_snr):
             best_snr = snr
         gateway = entry.get(gateway_key)
-        if gateway_rest:
-            gateway = dig(gateway, *gateway_rest)
+        for key in gateway_rest:  # TTS: gateway_ids.gateway_id
+            gateway = gateway.get(key) if isinstance(gateway, dict) else None
         if gateway.__class__ is str and gateway:
             gateways.add(gateway)
         else:
@@ -255,14 +256,19 @@ def device_ref(
     device = DeviceRef(
         eui, as_str(application_id), as_str(device_id), as_str(device_name)
     )
-    if cacheable:
-        if len(_DEVICES) >= DEVICE_CACHE_SIZE:
-            _DEVICES.clear()  # junk on the broker must not grow it forever
-        _DEVICES[key] = device
-    return device
+    return remember(_DEVICES, key, device) if cacheable else device
 
 
-DEVICE_CACHE_SIZE: Final = 1024
+def remember[K, V](cache: dict[K, V], key: K, value: V) -> V:
+    """cache[key] = value; a full cache is emptied first (junk topics, devices)."""
+    if len(cache) >= CACHE_SIZE:
+        cache.clear()
+    cache[key] = value
+    return value
+
+
+# Entries of each cache of parse(): far more than the devices of a site.
+CACHE_SIZE: Final = 1024
 _KEY_TYPES: Final = frozenset({str, int, type(None)})
 _DEVICES: Final[dict[tuple[object, object, object, object], DeviceRef]] = {}
 
@@ -455,7 +461,7 @@ class JsonAdapter(Adapter):
         try:
             obj = json_loads(payload)
         except (ValueError, TypeError, RecursionError):
-            return Ignored(self._not_json_reason(payload), topic)
+            return self._not_json(topic, payload)
         if not isinstance(obj, dict):
             return Ignored("payload is JSON but not an object", topic)
         try:
@@ -463,12 +469,14 @@ class JsonAdapter(Adapter):
         except Exception as err:  # noqa: BLE001 - last resort: never raise to the hub
             return Ignored(f"could not parse message: {err!r}", topic)
 
-    def _not_json_reason(self, payload: bytes) -> str:
+    def _not_json(self, topic: str, payload: bytes) -> Ignored:
         # Broken JSON starts like JSON; anything else is most likely Protobuf.
         head = payload.lstrip()[:1] if isinstance(payload, bytes | str) else b""
         if head in (b"{", b"[", "{", "[") or not self.binary_hint:
-            return "payload is not valid JSON"
-        return f"payload is not JSON; {self.binary_hint}"
+            return Ignored("payload is not valid JSON", topic)
+        return Ignored(
+            f"payload is not JSON; {self.binary_hint}", topic, code=IGNORED_PROTOBUF
+        )
 
     @abc.abstractmethod
     def parse_object(self, topic: str, obj: dict[str, Any]) -> Event:
@@ -505,19 +513,18 @@ class JsonAdapter(Adapter):
                 rssi, snr, gateways = link_quality(
                     rx_info, self.rssi_keys, self.snr_key, self.gateway_path
                 )
-                # What Uplink(...) builds, in half the time (see _UPLINK_FIELDS).
-                uplink = _new(Uplink)
-                _set_device(uplink, device)
-                _set_f_port(uplink, port)
-                _set_payload(uplink, payload)
-                _set_f_cnt(uplink, f_cnt if type(f_cnt) is int else as_int(f_cnt))
-                _set_rssi(uplink, rssi)
-                _set_snr(uplink, snr)
-                _set_gateway_count(uplink, gateways)
-                _set_received_at(uplink, parse_time(time))
-                _set_decoded(uplink, decoded if isinstance(decoded, dict) else None)
-                _set_simulated(uplink, simulated)
-                return uplink
+                return Uplink(
+                    device,
+                    port,
+                    payload,
+                    f_cnt if type(f_cnt) is int else as_int(f_cnt),
+                    rssi,
+                    snr,
+                    gateways,
+                    parse_time(time),
+                    decoded if isinstance(decoded, dict) else None,
+                    simulated,
+                )
             reason = f"uplink data is not base64 ({data!r:.40})"
         return Ignored(reason, topic, device.dev_eui)
 
@@ -559,43 +566,5 @@ class JsonAdapter(Adapter):
         return Ignored(f"message without a valid DevEUI ({value!r:.40})", topic)
 
 
-# A frozen dataclass's __init__ sets every field through object.__setattr__;
-# for the ten fields of Uplink that costs more than the rest of uplink().
-# uplink() sets the slots directly instead: same class, same values, half the
-# time. The names are checked here, so a change to Uplink fails at import.
-_UPLINK_FIELDS: Final = (
-    "device",
-    "f_port",
-    "payload",
-    "f_cnt",
-    "rssi",
-    "snr",
-    "gateway_count",
-    "received_at",
-    "decoded",
-    "simulated",
-)
-if tuple(field.name for field in fields(Uplink)) != _UPLINK_FIELDS:  # pragma: no cover
-    raise ImportError("Uplink's fields changed: update _common._UPLINK_FIELDS")
-_new = object.__new__
-(
-    _set_device,
-    _set_f_port,
-    _set_payload,
-    _set_f_cnt,
-    _set_rssi,
-    _set_snr,
-    _set_gateway_count,
-    _set_received_at,
-    _set_decoded,
-    _set_simulated,
-) = (getattr(Uplink, name).__set__ for name in _UPLINK_FIELDS)
-
-
 def _payload(data: object) -> bytes | None:
-    if not isinstance(data, str):
-        return None
-    try:
-        return binascii.a2b_base64(data, strict_mode=True)
-    except ValueError:  # binascii.Error, or non-ASCII text
-        return None
+    return b64decode(data) if isinstance(data, str) else None

@@ -18,6 +18,7 @@ from ._common import (
     is_downlink_error,
     json_loads,
     parse_time,
+    remember,
 )
 from .models import (
     CONF_APPLICATION_ID,
@@ -70,6 +71,8 @@ _DOWNLINK_TOPIC: Final = {
 _EVENT_ALIASES: Final = {"rx": "up"}
 
 type _Handler = Callable[[ChirpStackV3Adapter, str, dict[str, Any], DeviceRef], Event]
+# What a topic tells: the handler of its event, its DevEUI and application id.
+type _Route = tuple[_Handler, str, str]
 
 
 def _choice(config: Mapping[str, Any], key: str, choices: tuple[str, ...]) -> str:
@@ -119,6 +122,7 @@ class ChirpStackV3Adapter(JsonAdapter):
         self.application_id = application_id
         self.topic_style = _choice(config, CONF_TOPIC_STYLE, TOPIC_STYLES)
         self.marshaler = _choice(config, CONF_MARSHALER, MARSHALERS)
+        self._routes: dict[str, _Route | Ignored] = {}
 
     def subscriptions(self) -> list[Subscription]:
         """One filter per used event, in the configured topic style."""
@@ -135,22 +139,37 @@ class ChirpStackV3Adapter(JsonAdapter):
 
     def parse_object(self, topic: str, obj: dict[str, Any]) -> Event:
         """Accept both topic styles so a server upgrade keeps working."""
-        # Both topics: group 1 application_id, 2 dev_eui, 3 event.
-        found = _EVENT_MATCH(topic) or _LEGACY_MATCH(topic)
-        if found is None:
-            return Ignored("topic is not a ChirpStack v3 device topic", topic)
-        event = found[3]
-        event = _EVENT_ALIASES.get(event, event)
-        handler = self._handlers.get(event)
-        if handler is None:
-            return Ignored(f"ChirpStack {event!r} events are not used", topic)
-        raw_eui = obj.get("devEUI") or found[2]
+        route = self._routes.get(topic) or self._route(topic)
+        if isinstance(route, Ignored):
+            return route
+        handler, topic_eui, topic_application = route
+        raw_eui = obj.get("devEUI") or topic_eui
         device = device_ref(
-            raw_eui, obj.get("applicationID") or found[1], None, obj.get("deviceName")
+            raw_eui,
+            obj.get("applicationID") or topic_application,
+            None,
+            obj.get("deviceName"),
         )
         if device is None:
             return self.no_device(topic, raw_eui)
         return handler(self, topic, obj, device)
+
+    def _route(self, topic: str) -> _Route | Ignored:
+        """Handler, DevEUI and application id of a topic; remembered per topic."""
+        # Both topics: group 1 application_id, 2 dev_eui, 3 event.
+        found = _EVENT_MATCH(topic) or _LEGACY_MATCH(topic)
+        if found is None:
+            route: _Route | Ignored = Ignored(
+                "topic is not a ChirpStack v3 device topic", topic
+            )
+        else:
+            event = _EVENT_ALIASES.get(found[3], found[3])
+            handler = self._handlers.get(event)
+            if handler is None:
+                route = Ignored(f"ChirpStack {event!r} events are not used", topic)
+            else:
+                route = (handler, found[2], found[1])
+        return remember(self._routes, topic, route)
 
     def _up(self, topic: str, obj: dict[str, Any], device: DeviceRef) -> Event:
         rx_info = obj.get("rxInfo")

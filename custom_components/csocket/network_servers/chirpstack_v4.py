@@ -6,6 +6,7 @@ import uuid
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from ._common import (
+    EMPTY,
     WILDCARD,
     JsonAdapter,
     TopicTemplate,
@@ -17,6 +18,7 @@ from ._common import (
     dig,
     is_downlink_error,
     parse_time,
+    remember,
 )
 from .models import (
     CONF_APPLICATION_ID,
@@ -54,10 +56,9 @@ _COMMAND_VARIABLES: Final = ("application_id", "dev_eui", "command")
 # One filter per event keeps status/location/integration traffic away.
 _EVENTS: Final = ("up", "join", "ack", "txack", "log")
 
-# Read from when an event has no deviceInfo object; never written to.
-_EMPTY: Final[dict[str, Any]] = {}
-
 type _Handler = Callable[[ChirpStackV4Adapter, str, dict[str, Any], DeviceRef], Event]
+# What a topic tells: the handler of its event, its DevEUI and application id.
+type _Route = tuple[_Handler, str | None, str | None]
 
 
 def _application_filter(value: object) -> str:
@@ -104,6 +105,7 @@ class ChirpStackV4Adapter(JsonAdapter):
         self._event_group = group["event"]
         self._eui_group = group.get("dev_eui", 0)
         self._app_group = group.get("application_id", 0)
+        self._routes: dict[str, _Route | Ignored] = {}
         self._command_topic = TopicTemplate(
             config_text(config, CONF_COMMAND_TOPIC, DEFAULT_COMMAND_TOPIC),
             _COMMAND_VARIABLES,
@@ -124,29 +126,42 @@ class ChirpStackV4Adapter(JsonAdapter):
 
     def parse_object(self, topic: str, obj: dict[str, Any]) -> Event:
         """Dispatch on the {{event}} part of the topic."""
-        found = self._topic_match(topic)
-        if found is None:
-            return Ignored("topic does not match the ChirpStack event topic", topic)
-        event = found[self._event_group]
-        handler = self._handlers.get(event)
-        if handler is None:
-            return Ignored(f"ChirpStack {event!r} events are not used", topic)
+        route = self._routes.get(topic) or self._route(topic)
+        if isinstance(route, Ignored):
+            return route
+        handler, topic_eui, topic_application = route
         info = obj.get("deviceInfo")
         if not isinstance(info, dict):
-            info = _EMPTY
-        raw_eui = info.get("devEui") or (
-            found[self._eui_group] if self._eui_group else None
-        )
+            info = EMPTY
+        raw_eui = info.get("devEui") or topic_eui
         device = device_ref(
             raw_eui,
-            info.get("applicationId")
-            or (found[self._app_group] if self._app_group else None),
+            info.get("applicationId") or topic_application,
             None,
             info.get("deviceName"),
         )
         if device is None:
             return self.no_device(topic, raw_eui)
         return handler(self, topic, obj, device)
+
+    def _route(self, topic: str) -> _Route | Ignored:
+        """Handler, DevEUI and application id of a topic; remembered per topic."""
+        found = self._topic_match(topic)
+        if found is None:
+            route: _Route | Ignored = Ignored(
+                "topic does not match the ChirpStack event topic", topic
+            )
+        elif (handler := self._handlers.get(found[self._event_group])) is None:
+            route = Ignored(
+                f"ChirpStack {found[self._event_group]!r} events are not used", topic
+            )
+        else:
+            route = (
+                handler,
+                found[self._eui_group] if self._eui_group else None,
+                found[self._app_group] if self._app_group else None,
+            )
+        return remember(self._routes, topic, route)
 
     def _up(self, topic: str, obj: dict[str, Any], device: DeviceRef) -> Event:
         # Builds before Nov 2022 omit zero values (fCnt 0, empty data).

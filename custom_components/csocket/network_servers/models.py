@@ -36,6 +36,9 @@ CONF_F_PORT = "f_port"
 
 DEFAULT_F_PORT = 85
 
+# Ignored.code: the server publishes Protobuf; JSON must be enabled on it.
+IGNORED_PROTOBUF = "protobuf"
+
 
 class DownlinkStatus(StrEnum):
     """Lifecycle of a downlink as reported by the network server."""
@@ -57,7 +60,9 @@ class DeviceRef:
     device_name: str | None = None  # human name given on the network server
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass's __init__ costs a slow object.__setattr__ per
+# field, and every uplink builds one of these.
+@dataclass(slots=True)
 class Uplink:
     """One application uplink."""
 
@@ -104,6 +109,8 @@ class Ignored:
     reason: str
     topic: str = ""
     dev_eui: str | None = None
+    # Machine-readable cause when the user must act (e.g. IGNORED_PROTOBUF).
+    code: str | None = None
 
 
 type Event = Uplink | Join | DownlinkResult | Ignored

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from ._common import (
+    EMPTY,
     WILDCARD,
     JsonAdapter,
     application_of,
@@ -100,8 +101,10 @@ class TtsV3Adapter(JsonAdapter):
             return Ignored("topic is not a The Things Stack device topic", topic)
         event = parts[4]
         ids = obj.get("end_device_ids")
-        raw_eui = dig(ids, "dev_eui")
-        device_id = as_str(dig(ids, "device_id")) or parts[3]
+        if not isinstance(ids, dict):
+            ids = EMPTY
+        raw_eui = ids.get("dev_eui")
+        device_id = as_str(ids.get("device_id")) or parts[3]
         if event in _DOWN_EVENTS:
             # down/failed carries no dev_eui: our correlation id is what counts.
             return self._down(topic, obj, event, normalize_eui(raw_eui), device_id)
