@@ -137,10 +137,10 @@ class SocketDevice:
             return None
         return bool(current >= alarm["threshold"] * 1000)
 
-    def apply_uplink(self, uplink: Uplink, decoded: Mapping[str, Any]) -> list[str]:
-        """Merge a decoded uplink; return the events it implies."""
-        now = uplink.received_at
-        assert now is not None  # the hub stamps every uplink  # noqa: S101
+    def apply_uplink(
+        self, uplink: Uplink, decoded: Mapping[str, Any], now: datetime
+    ) -> list[str]:
+        """Merge a decoded uplink received at `now`; return the events it implies."""
         if uplink.device.device_name or uplink.device.application_id:
             self.ref = uplink.device
         self.last_seen = now

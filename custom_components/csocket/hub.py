@@ -245,12 +245,13 @@ class CsocketHub:
             device = self._discover(uplink, decoded)
             if device is None:
                 return
+        # The server's receive time, unless missing or ahead of our clock.
         now = dt_util.utcnow()
         received = uplink.received_at
         if received is None or received > now:
-            uplink.received_at = now
+            received = now
         info_before = self._info(device)
-        events = device.apply_uplink(uplink, decoded)
+        events = device.apply_uplink(uplink, decoded, received)
         if self._info(device) != info_before:
             self._update_registry(device)
         self._set_available(device)

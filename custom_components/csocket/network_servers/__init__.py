@@ -50,7 +50,7 @@ from .models import (
 )
 from .tts_v3 import CORRELATION_PREFIX, DEFAULT_TENANT_ID, TtsV3Adapter
 
-if TYPE_CHECKING:  # pragma: no cover - imports for annotations only
+if TYPE_CHECKING:
     from collections.abc import Mapping
 
 ADAPTERS: Final[dict[ServerKind, type[Adapter]]] = {

@@ -31,7 +31,7 @@ from .models import (
     Uplink,
 )
 
-if TYPE_CHECKING:  # pragma: no cover - imports for annotations only
+if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Mapping, Sequence
 
 

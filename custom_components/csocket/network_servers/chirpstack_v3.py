@@ -36,7 +36,7 @@ from .models import (
     Subscription,
 )
 
-if TYPE_CHECKING:  # pragma: no cover - imports for annotations only
+if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
     from ._common import DownlinkFields

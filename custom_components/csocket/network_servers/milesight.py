@@ -29,7 +29,7 @@ from .models import (
     Subscription,
 )
 
-if TYPE_CHECKING:  # pragma: no cover - imports for annotations only
+if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from ._common import DownlinkFields
