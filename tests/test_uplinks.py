@@ -222,8 +222,12 @@ async def test_ignored_messages(
     caplog.set_level(logging.DEBUG, logger="custom_components.csocket")
     topic, _ = cs4_uplink(REPORT)
     await send_uplink(hass, broker, *cs4_uplink(REPORT, f_port=10))
-    # A temperature sensor (Milesight EM300 record 0367) on FPort 85.
+    # A temperature sensor (Milesight EM300 record 0367) on FPort 85 ...
     await send_uplink(hass, broker, *cs4_uplink("0367ea00", dev_eui=DEV_EUI_2))
+    # ... and its join frame, whose records every Milesight device shares.
+    await send_uplink(
+        hass, broker, *cs4_uplink("ff0101ff090140ff0a0114ff0f02", dev_eui=DEV_EUI_2)
+    )
     await send_uplink(hass, broker, topic, b"{not json")
     await send_uplink(hass, broker, topic, b"\x0a\x10protobuf")
     assert dr.async_entries_for_config_entry(device_registry, entry.entry_id) == []

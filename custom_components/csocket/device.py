@@ -29,17 +29,26 @@ EVENT_TYPES = (
     EVENT_PROTECTION_TRIP,
 )
 
-# Fields that describe the device rather than a measurement.
-INFO_FIELDS = frozenset(
+# Records only a WS523 sends (other Milesight devices share the ff01/ff09/
+# ff0a/ff0f/ff16 information records).
+SOCKET_FIELDS = frozenset(
     {
-        "protocol_version",
-        "hardware_version",
-        "firmware_version",
-        "lorawan_class",
-        "sn",
-        "tsl_version",
+        "voltage",
+        "active_power",
+        "power_factor",
+        "power_consumption",
+        "current",
+        "socket_status",
+        "power_outage",
+        "overcurrent_alarm",
+        "overcurrent_protection",
+        "button_lock",
+        "power_consumption_enabled",
+        "led_enabled",
+        "delay_task",
     }
 )
+
 # Fields of a frame that only acknowledge a command; not state.
 ECHO_ONLY_FIELDS = frozenset(
     {

@@ -40,7 +40,7 @@ from .const import (
     MODEL_NAME,
     STORAGE_VERSION,
 )
-from .device import DelayTask, SocketDevice
+from .device import SOCKET_FIELDS, DelayTask, SocketDevice
 from .network_servers import (
     IGNORED_PROTOBUF,
     Adapter,
@@ -233,18 +233,18 @@ class CsocketHub:
             self._protobuf_reported = False
             ir.async_delete_issue(self.hass, DOMAIN, self.protobuf_issue_id)
         decoded = codec.decode_uplink(uplink.payload)
-        if "unparsed" in decoded:
-            _LOGGER.warning(
-                "Socket %s sent bytes csocket could not decode: %s",
-                uplink.device.dev_eui,
-                decoded["unparsed"],
-            )
         dev_eui = uplink.device.dev_eui
         device = self.devices.get(dev_eui)
         if device is None:
             device = self._discover(uplink, decoded)
             if device is None:
                 return
+        if "unparsed" in decoded:
+            _LOGGER.warning(
+                "Socket %s sent bytes csocket could not decode: %s",
+                device.name,
+                decoded["unparsed"],
+            )
         # The server's receive time, unless missing or ahead of our clock.
         now = dt_util.utcnow()
         received = uplink.received_at
@@ -308,7 +308,9 @@ class CsocketHub:
         self, uplink: Uplink, decoded: Mapping[str, Any]
     ) -> SocketDevice | None:
         dev_eui = uplink.device.dev_eui
-        if not any(k in codec.UPLINK_FIELDS for k in decoded):
+        # Every Milesight device sends versions and SN at join: only records
+        # of the socket itself, and nothing undecodable, identify a WS523.
+        if "unparsed" in decoded or SOCKET_FIELDS.isdisjoint(decoded):
             if dev_eui not in self._ignored_euis:
                 self._ignored_euis.add(dev_eui)
                 _LOGGER.info(
