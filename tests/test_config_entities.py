@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import timedelta
 
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.button import SERVICE_PRESS
 from homeassistant.components.number import ATTR_VALUE, SERVICE_SET_VALUE
 from homeassistant.const import ATTR_ENTITY_ID, SERVICE_TURN_OFF, SERVICE_TURN_ON
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
+from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
 from .broker import Broker
 from .common import (
@@ -150,4 +153,34 @@ async def test_delay_task_cleared_by_change_report(
         hass, broker, *cs4_uplink(REPORT.replace("087001", "087011"), f_cnt=2)
     )
     assert hass.states.get(sensor).state == "unknown"
+    assert hass.states.get("switch.kettle_socket").state == "on"
+
+
+async def test_overdue_delay_task_is_cleared(
+    hass: HomeAssistant, broker: Broker, freezer: FrozenDateTimeFactory
+) -> None:
+    """Without its change report, the task stops showing two minutes after due."""
+    await setup_entry(hass, make_entry(broker))
+    await send_uplink(hass, broker, *cs4_uplink(REPORT, f_cnt=1))
+    device_id = (
+        dr.async_get(hass).async_get_device(identifiers={("csocket", DEV_EUI)}).id
+    )
+    await _sent(
+        hass,
+        broker,
+        "csocket",
+        "add_delay_task",
+        {"device_id": device_id, "delay": {"minutes": 10}, "action": "off"},
+    )
+    sensor = "sensor.kettle_socket_delay_task"
+    assert hass.states.get(sensor).attributes["action"] == "off"
+    freezer.tick(timedelta(minutes=11))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert hass.states.get(sensor).attributes["action"] == "off"
+    freezer.tick(timedelta(minutes=1, seconds=1))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert hass.states.get(sensor).state == "unknown"
+    # The socket itself is still within its availability window.
     assert hass.states.get("switch.kettle_socket").state == "on"

@@ -56,6 +56,9 @@ from .transport import Transport, TransportError
 _LOGGER = logging.getLogger(__name__)
 
 DEDUP_SIZE = 512
+# A delay task whose change report has not come this long after it was due
+# has run (or changed nothing): stop showing it.
+DELAY_TASK_GRACE = timedelta(minutes=2)
 # Copies of one frame (gateways, broker redelivery) arrive within this window;
 # the same bytes and counter later are a new frame, e.g. after a reboot.
 DEDUP_WINDOW = 120.0
@@ -122,7 +125,7 @@ class CsocketHub:
         )
         # Frame key -> monotonic time first seen.
         self._seen: OrderedDict[tuple[str, int | None, bytes], float] = OrderedDict()
-        self._expiry_timers: dict[str, CALLBACK_TYPE] = {}
+        self._timers: dict[str, CALLBACK_TYPE] = {}
         self._waiters: list[_Waiter] = []
         self._locks: dict[str, asyncio.Lock] = {}
         self._ignored_euis: set[str] = set()
@@ -166,7 +169,7 @@ class CsocketHub:
             device = SocketDevice.from_storage(data)
             device.available = device.is_available(now, self.availability_factor)
             self.devices[device.dev_eui] = device
-            self._schedule_expiry(device)
+            self._schedule_timer(device)
 
     async def async_start(self) -> None:
         """Connect the transport; raises TransportError when that fails now."""
@@ -175,9 +178,9 @@ class CsocketHub:
     async def async_stop(self) -> None:
         """Disconnect, cancel timers and waiters, and save."""
         await self.transport.async_stop()
-        for unsub in self._expiry_timers.values():
+        for unsub in self._timers.values():
             unsub()
-        self._expiry_timers.clear()
+        self._timers.clear()
         for waiter in self._waiters:
             waiter.future.cancel()
         self._waiters.clear()
@@ -196,7 +199,7 @@ class CsocketHub:
     def async_remove_device(self, dev_eui: str) -> None:
         """Forget a device the user deleted."""
         self.devices.pop(dev_eui, None)
-        if unsub := self._expiry_timers.pop(dev_eui, None):
+        if unsub := self._timers.pop(dev_eui, None):
             unsub()
         self.async_schedule_save()
 
@@ -255,7 +258,7 @@ class CsocketHub:
         if self._info(device) != info_before:
             self._update_registry(device)
         self._set_available(device)
-        self._schedule_expiry(device)
+        self._schedule_timer(device)
         for waiter in [w for w in self._waiters if w.dev_eui == dev_eui]:
             if not waiter.future.done() and waiter.accept(decoded):
                 waiter.future.set_result(decoded)
@@ -372,21 +375,37 @@ class CsocketHub:
                 device.last_seen,
             )
 
-    def _schedule_expiry(self, device: SocketDevice) -> None:
-        if unsub := self._expiry_timers.pop(device.dev_eui, None):
+    def _schedule_timer(self, device: SocketDevice) -> None:
+        """Wake up when the socket's window closes or its delay task is overdue."""
+        if unsub := self._timers.pop(device.dev_eui, None):
             unsub()
-        expires = device.expires_at(self.availability_factor)
-        if expires is None or not device.available:
+        points = []
+        if device.available and (
+            expires := device.expires_at(self.availability_factor)
+        ):
+            points.append(expires)
+        if device.delay_task is not None:
+            points.append(device.delay_task.fires_at + DELAY_TASK_GRACE)
+        if not points:
             return
 
         @callback
-        def _expired(_now: datetime) -> None:
-            self._expiry_timers.pop(device.dev_eui, None)
+        def _wake(_now: datetime) -> None:
+            self._timers.pop(device.dev_eui, None)
             self._set_available(device)
+            task = device.delay_task
+            if (
+                task is not None
+                and dt_util.utcnow() >= task.fires_at + DELAY_TASK_GRACE
+            ):
+                # Its change report never came (lost, or no change): it has run.
+                device.delay_task = None
+                self.async_schedule_save()
             device.notify()
+            self._schedule_timer(device)
 
-        self._expiry_timers[device.dev_eui] = async_track_point_in_utc_time(
-            self.hass, _expired, expires + timedelta(microseconds=1)
+        self._timers[device.dev_eui] = async_track_point_in_utc_time(
+            self.hass, _wake, min(points) + timedelta(microseconds=1)
         )
 
     # Downlinks -----------------------------------------------------------
@@ -511,6 +530,7 @@ class CsocketHub:
         now = dt_util.utcnow()
         for key, value in batch.settings.items():
             self._record_sent(device, key, value, now)
+        self._schedule_timer(device)
         batch.future.set_result(None)
         device.notify()
         self.async_schedule_save()
