@@ -174,18 +174,42 @@ async def test_availability_window(
 async def test_restart_keeps_availability(
     hass: HomeAssistant, broker: Broker, freezer: FrozenDateTimeFactory
 ) -> None:
-    """A restart shortly after an uplink does not make the socket unavailable."""
+    """A restart never makes an available socket unavailable by itself.
+
+    Uplinks sent while Home Assistant was down may be lost (QoS 0 servers), so
+    the window of a socket that was available restarts when csocket starts.
+    """
     entry = make_entry(broker)
     await setup_entry(hass, entry)
     await send_uplink(hass, broker, *cs4_uplink(REPORT))
     assert await hass.config_entries.async_unload(entry.entry_id)
-    freezer.tick(timedelta(minutes=30))
+    freezer.tick(timedelta(hours=2))  # longer than the 51 min window
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     assert hass.states.get(VOLTAGE).state == "229.3"
-    # ... and the window still counts from the last uplink.
-    freezer.tick(timedelta(minutes=22))
+    # ... and the window runs again from the restart: 20 min x 2.5 + 1 min.
+    freezer.tick(timedelta(minutes=50))
     async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert hass.states.get(VOLTAGE).state == "229.3"
+    freezer.tick(timedelta(minutes=1, seconds=1))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert hass.states.get(VOLTAGE).state == STATE_UNAVAILABLE
+
+
+async def test_unavailable_socket_stays_unavailable_after_restart(
+    hass: HomeAssistant, broker: Broker, freezer: FrozenDateTimeFactory
+) -> None:
+    """A socket that had already gone quiet is not revived by a restart."""
+    entry = make_entry(broker)
+    await setup_entry(hass, entry)
+    await send_uplink(hass, broker, *cs4_uplink(REPORT))
+    freezer.tick(timedelta(hours=1))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert hass.states.get(VOLTAGE).state == STATE_UNAVAILABLE
+    assert await hass.config_entries.async_reload(entry.entry_id)
     await hass.async_block_till_done()
     assert hass.states.get(VOLTAGE).state == STATE_UNAVAILABLE
 

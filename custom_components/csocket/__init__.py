@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from homeassistant.config_entries import ConfigEntry
+from homeassistant.config_entries import ConfigEntry, ConfigEntryState
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
@@ -13,7 +13,7 @@ from homeassistant.helpers.typing import ConfigType
 
 from .compat import OPTIONS_FLOW_AUTO_RELOAD
 from .const import CONF_SERVER, CONF_TRANSPORT, DOMAIN, TRANSPORT_HA_MQTT
-from .hub import CsocketHub
+from .hub import CsocketHub, async_remove_store
 from .network_servers import create_adapter
 from .services import async_setup_services
 from .transport import (
@@ -23,6 +23,7 @@ from .transport import (
     InvalidAuth,
     Transport,
     TransportError,
+    async_end_session,
 )
 
 PLATFORMS = [
@@ -95,8 +96,20 @@ async def async_unload_entry(hass: HomeAssistant, entry: CsocketConfigEntry) -> 
 async def async_remove_config_entry_device(
     hass: HomeAssistant, entry: CsocketConfigEntry, device_entry: dr.DeviceEntry
 ) -> bool:
-    """Let the user delete a stale socket; it comes back if it reports again."""
-    for domain, dev_eui in device_entry.identifiers:
-        if domain == DOMAIN:
-            entry.runtime_data.async_remove_device(dev_eui)
+    """Let the user delete a stale socket; it comes back if it reports again.
+
+    When the entry is not loaded, the hub drops the socket's saved state at the
+    next load because the device is gone from the registry.
+    """
+    if entry.state is ConfigEntryState.LOADED:
+        for domain, dev_eui in device_entry.identifiers:
+            if domain == DOMAIN:
+                entry.runtime_data.async_remove_device(dev_eui)
     return True
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: CsocketConfigEntry) -> None:
+    """Delete the saved state and the broker's persistent session."""
+    await async_remove_store(hass, entry.entry_id)
+    if entry.data.get(CONF_TRANSPORT) != TRANSPORT_HA_MQTT:
+        await async_end_session(hass, BrokerSettings.from_data(entry.data), entry)

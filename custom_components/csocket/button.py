@@ -20,7 +20,8 @@ from .util import async_configure
 if TYPE_CHECKING:
     from . import CsocketConfigEntry
 
-PARALLEL_UPDATES = 1
+# The hub serialises downlinks per socket; sockets do not wait for each other.
+PARALLEL_UPDATES = 0
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -99,6 +99,9 @@ class SocketDevice:
     frames: deque[Frame] = field(default_factory=lambda: deque(maxlen=FRAME_HISTORY))
     # Runtime only.
     available: bool = False
+    # Restart time for a socket that was available at shutdown: its window
+    # restarts here, so a restart alone never makes it unavailable.
+    window_start: datetime | None = None
     last_events: list[str] = field(default_factory=list)
     _listeners: list[Callable[[], None]] = field(default_factory=list)
 
@@ -129,8 +132,11 @@ class SocketDevice:
         """When the device becomes unavailable without another uplink."""
         if self.last_seen is None:
             return None
+        start = self.last_seen
+        if self.window_start is not None and self.window_start > start:
+            start = self.window_start
         window = self.report_interval * factor + AVAILABILITY_GRACE
-        return self.last_seen + timedelta(seconds=window)
+        return start + timedelta(seconds=window)
 
     def is_available(self, now: datetime, factor: float) -> bool:
         """Available while the last uplink is younger than the window."""
@@ -138,13 +144,20 @@ class SocketDevice:
         return expires is not None and now < expires
 
     @property
+    def alarm_threshold_ma(self) -> int | None:
+        """The enabled overcurrent alarm's threshold in mA, else None."""
+        alarm = self.setting("overcurrent_alarm") or {}
+        threshold = alarm.get("threshold")
+        return threshold * 1000 if alarm.get("enabled") and threshold else None
+
+    @property
     def overcurrent(self) -> bool | None:
         """Current at or above the alarm threshold; None while unknown."""
         current = self.values.get("current")
-        alarm = self.setting("overcurrent_alarm")
-        if current is None or not alarm:
+        threshold = self.alarm_threshold_ma
+        if current is None or threshold is None:
             return None
-        return bool(current >= alarm["threshold"] * 1000)
+        return bool(current >= threshold)
 
     def apply_uplink(
         self, uplink: Uplink, decoded: Mapping[str, Any], now: datetime
@@ -153,6 +166,7 @@ class SocketDevice:
         if uplink.device.device_name or uplink.device.application_id:
             self.ref = uplink.device
         self.last_seen = now
+        self.window_start = None
         self.f_cnt = uplink.f_cnt
         if uplink.rssi is not None:
             self.rssi = uplink.rssi
@@ -187,11 +201,11 @@ class SocketDevice:
             events.append(EVENT_POWER_OUTAGE)
         elif outage is False and was_out:
             events.append(EVENT_POWER_RESTORED)
-        alarm = self.setting("overcurrent_alarm")
+        threshold = self.alarm_threshold_ma
         if "current" in new and self.overcurrent:
             old = previous.get("current")
             # Only the crossing fires; staying above the threshold does not.
-            if old is None or not alarm or old < alarm["threshold"] * 1000:
+            if old is None or threshold is None or old < threshold:
                 events.append(EVENT_OVERCURRENT_ALARM)
         if new.get("socket_changed") and new.get("socket_status") is False:
             current = max(previous.get("current", 0), new.get("current", 0))
@@ -200,12 +214,9 @@ class SocketDevice:
         return events
 
     def _is_trip(self, current_ma: int) -> bool:
-        protection = self.setting("overcurrent_protection")
-        if (
-            protection
-            and protection["enabled"]
-            and current_ma >= protection["threshold"] * 1000
-        ):
+        protection = self.setting("overcurrent_protection") or {}
+        threshold = protection.get("threshold")
+        if protection.get("enabled") and threshold and current_ma >= threshold * 1000:
             return True
         return current_ma > RATED_CURRENT_MA * TRIP_FACTOR
 
@@ -244,6 +255,7 @@ class SocketDevice:
             },
             "values": self.values,
             "last_seen": self.last_seen.isoformat() if self.last_seen else None,
+            "available": self.available,
             "rssi": self.rssi,
             "snr": self.snr,
             "f_cnt": self.f_cnt,

@@ -51,7 +51,7 @@ from .network_servers import (
     Join,
     Uplink,
 )
-from .transport import Transport, TransportError
+from .transport import CannotConnect, Transport, TransportError
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -84,6 +84,15 @@ class DownlinkFailed(Exception):
 
 class CommandTimeout(Exception):
     """The device did not confirm a command in time."""
+
+
+def _store(hass: HomeAssistant, entry_id: str) -> Store[dict[str, Any]]:
+    return Store(hass, STORAGE_VERSION, f"{DOMAIN}.{entry_id}")
+
+
+async def async_remove_store(hass: HomeAssistant, entry_id: str) -> None:
+    """Delete an entry's saved sockets (the entry itself was deleted)."""
+    await _store(hass, entry_id).async_remove()
 
 
 def signal_new_device(entry_id: str) -> str:
@@ -120,9 +129,8 @@ class CsocketHub:
         self.transport = transport
         self.devices: dict[str, SocketDevice] = {}
         self.options = dict(entry.options)  # as loaded, to spot option changes
-        self._store: Store[dict[str, Any]] = Store(
-            hass, STORAGE_VERSION, f"{DOMAIN}.{entry.entry_id}"
-        )
+        self._store = _store(hass, entry.entry_id)
+        self._previous_subscriptions: list[str] = []
         # Frame key -> monotonic time first seen.
         self._seen: OrderedDict[tuple[str, int | None, bytes], float] = OrderedDict()
         self._timers: dict[str, CALLBACK_TYPE] = {}
@@ -131,6 +139,7 @@ class CsocketHub:
         self._ignored_euis: set[str] = set()
         self._batches: dict[str, _Batch] = {}
         self._protobuf_reported = False
+        self._save_pending = False
         self.ignored_count = 0
         self.messages_handled = 0
         transport.on_message = self.async_handle_message
@@ -162,38 +171,76 @@ class CsocketHub:
     # Lifecycle -----------------------------------------------------------
 
     async def async_load(self) -> None:
-        """Restore devices saved before the last shutdown."""
+        """Restore the sockets saved before the last shutdown.
+
+        Sockets the user deleted meanwhile (no longer in the device registry)
+        are dropped.
+        """
         stored = await self._store.async_load() or {}
+        self._previous_subscriptions = list(stored.get("subscriptions", []))
+        registry = dr.async_get(self.hass)
+        known = {
+            identifier
+            for entry in dr.async_entries_for_config_entry(
+                registry, self.entry.entry_id
+            )
+            for domain, identifier in entry.identifiers
+            if domain == DOMAIN
+        }
         now = dt_util.utcnow()
         for data in stored.get("devices", {}).values():
             device = SocketDevice.from_storage(data)
+            if device.dev_eui not in known:
+                continue
+            if data.get("available"):
+                device.window_start = now
             device.available = device.is_available(now, self.availability_factor)
             self.devices[device.dev_eui] = device
-            self._schedule_timer(device)
 
     async def async_start(self) -> None:
         """Connect the transport; raises TransportError when that fails now."""
-        await self.transport.async_start(self.adapter.subscriptions())
+        subscriptions = self.adapter.subscriptions()
+        wanted = {sub.topic for sub in subscriptions}
+        # The broker keeps a persistent session's subscriptions: drop the ones
+        # an earlier configuration made (e.g. another application).
+        stale = [t for t in self._previous_subscriptions if t not in wanted]
+        await self.transport.async_start(subscriptions, stale)
+        for device in self.devices.values():
+            self._schedule_timer(device)
 
     async def async_stop(self) -> None:
-        """Disconnect, cancel timers and waiters, and save."""
+        """Disconnect, cancel timers, fail what still waits, and save."""
         await self.transport.async_stop()
         for unsub in self._timers.values():
             unsub()
         self._timers.clear()
         for waiter in self._waiters:
-            waiter.future.cancel()
-        self._waiters.clear()
+            if not waiter.future.done():
+                waiter.future.set_exception(CannotConnect("csocket is unloading"))
+        for batch in self._batches.values():
+            if not batch.future.done():
+                batch.future.set_exception(CannotConnect("csocket is unloading"))
         await self._store.async_save(self._data_to_save())
 
     @callback
     def _data_to_save(self) -> dict[str, Any]:
-        return {"devices": {eui: dev.as_storage() for eui, dev in self.devices.items()}}
+        self._save_pending = False
+        return {
+            "subscriptions": [sub.topic for sub in self.adapter.subscriptions()],
+            "devices": {eui: dev.as_storage() for eui, dev in self.devices.items()},
+        }
 
     @callback
-    def async_schedule_save(self) -> None:
-        """Persist soon (coalesces bursts of uplinks)."""
-        self._store.async_delay_save(self._data_to_save, SAVE_DELAY)
+    def async_schedule_save(self, delay: float = SAVE_DELAY) -> None:
+        """Persist within `delay` seconds.
+
+        A throttle, not a debounce: steady uplinks must not postpone the write
+        for ever, so a pending save is not pushed back.
+        """
+        if self._save_pending and delay >= SAVE_DELAY:
+            return
+        self._save_pending = True
+        self._store.async_delay_save(self._data_to_save, delay)
 
     @callback
     def async_remove_device(self, dev_eui: str) -> None:
@@ -251,7 +298,12 @@ class CsocketHub:
         # The server's receive time, unless missing or ahead of our clock.
         now = dt_util.utcnow()
         received = uplink.received_at
-        if received is None or received > now:
+        if (
+            received is None
+            or received > now
+            or (device.last_seen is not None and received < device.last_seen)
+        ):
+            # Missing, or a gateway clock that is off: our clock it is.
             received = now
         info_before = self._info(device)
         events = device.apply_uplink(uplink, decoded, received)
@@ -401,8 +453,8 @@ class CsocketHub:
                 # Its change report never came (lost, or no change): it has run.
                 device.delay_task = None
                 self.async_schedule_save()
-            device.notify()
             self._schedule_timer(device)
+            device.notify()
 
         self._timers[device.dev_eui] = async_track_point_in_utc_time(
             self.hass, _wake, min(points) + timedelta(microseconds=1)
@@ -492,7 +544,8 @@ class CsocketHub:
             except TimeoutError as err:
                 raise CommandTimeout(device.dev_eui) from err
             finally:
-                self._waiters.remove(waiter)
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
 
     async def async_configure(
         self, device: SocketDevice, settings: Mapping[str, Any]
@@ -524,8 +577,16 @@ class CsocketHub:
             async with self._lock(device.dev_eui):
                 for frame in _frames(batch.settings):
                     await self._publish(device.ref, frame, None, False)
-        except Exception as err:  # noqa: BLE001 - handed to every waiting caller
-            batch.future.set_exception(err)
+        except BaseException as err:
+            # Hand every failure, unloading included, to the waiting callers.
+            if not batch.future.done():
+                batch.future.set_exception(
+                    err
+                    if isinstance(err, Exception)
+                    else CannotConnect("csocket is unloading")
+                )
+            if not isinstance(err, Exception):
+                raise
             return
         now = dt_util.utcnow()
         for key, value in batch.settings.items():
@@ -533,7 +594,8 @@ class CsocketHub:
         self._schedule_timer(device)
         batch.future.set_result(None)
         device.notify()
-        self.async_schedule_save()
+        # What the device never reports back: save it now.
+        self.async_schedule_save(delay=1)
 
     @staticmethod
     def _record_sent(

@@ -23,7 +23,8 @@ from .util import async_configure
 if TYPE_CHECKING:
     from . import CsocketConfigEntry
 
-PARALLEL_UPDATES = 1
+# The hub serialises downlinks per socket; sockets do not wait for each other.
+PARALLEL_UPDATES = 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -37,7 +38,8 @@ class CsocketNumberEntityDescription(NumberEntityDescription):
 def _threshold(key: str) -> Callable[[SocketDevice], float | None]:
     def value(device: SocketDevice) -> float | None:
         setting = device.setting(key)
-        return None if setting is None else setting["threshold"]
+        # 0 is what the device reports for a threshold it does not have.
+        return (setting or {}).get("threshold") or None
 
     return value
 

@@ -31,6 +31,7 @@ from homeassistant.helpers import device_registry as dr
 from .compat import device_belongs_to
 from .const import DOMAIN
 from .device import SocketDevice
+from .network_servers import DownlinkError
 from .transport import TransportError
 from .util import async_configure
 
@@ -254,12 +255,10 @@ def _overcurrent(key: str) -> _SettingsFn:
         if threshold is None and enabled:
             raise _invalid(f"{key}_threshold_required", name=device.name)
         if threshold is None:
+            # Keep the device's threshold; 0 (as the device echoes) if unknown.
             known = device.setting(key) or {}
-            threshold = known.get("threshold")
-        value: dict[str, Any] = {"enabled": enabled}
-        if threshold is not None:
-            value["threshold"] = threshold
-        return {key: value}
+            threshold = known.get("threshold") or 0
+        return {key: {"enabled": enabled, "threshold": threshold}}
 
     return settings
 
@@ -337,8 +336,8 @@ async def _async_send_raw_downlink(call: ServiceCall) -> ServiceResponse:
             return await target.hub.async_send(
                 target.device, payload, f_port=f_port, confirmed=confirmed
             )
-        except (TransportError, ValueError) as err:
-            # ValueError: the network server cannot address the device yet.
+        except (TransportError, DownlinkError) as err:
+            # DownlinkError: the network server cannot address the device yet.
             raise HomeAssistantError(
                 translation_domain=DOMAIN,
                 translation_key="raw_downlink_failed",

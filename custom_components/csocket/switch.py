@@ -26,8 +26,8 @@ if TYPE_CHECKING:
 
 _LOGGER = logging.getLogger(__name__)
 
-# Downlinks to one socket are serialised by the hub; one call at a time here too.
-PARALLEL_UPDATES = 1
+# The hub serialises downlinks per socket; sockets do not wait for each other.
+PARALLEL_UPDATES = 0
 
 DEFAULT_THRESHOLD_A = 10
 

@@ -180,6 +180,31 @@ async def async_probe(
         raise _classify(err) from err
 
 
+async def async_end_session(
+    hass: HomeAssistant, settings: BrokerSettings, entry: ConfigEntry[Any]
+) -> None:
+    """Connect once with a clean session so the broker drops ours (best effort)."""
+    tls_context = await hass.async_add_executor_job(build_tls_context, settings)
+    client = _make_client(
+        settings, tls_context, identifier=_client_id(settings, entry), persistent=False
+    )
+    try:
+        async with asyncio.timeout(CONNECT_TIMEOUT), client:
+            pass
+    except (aiomqtt.MqttError, TimeoutError) as err:
+        _LOGGER.info(
+            "Could not clear csocket's session on %s:%s: %s",
+            settings.host,
+            settings.port,
+            err,
+        )
+
+
+def _client_id(settings: BrokerSettings, entry: ConfigEntry[Any]) -> str:
+    # A fixed client id is what makes the broker keep our session.
+    return settings.client_id or f"csocket-{entry.entry_id}"
+
+
 class Transport(abc.ABC):
     """Connection to the broker the network server publishes to."""
 
@@ -190,8 +215,10 @@ class Transport(abc.ABC):
         self.on_state: StateCallback = lambda _connected: None
 
     @abc.abstractmethod
-    async def async_start(self, subscriptions: list[Subscription]) -> None:
-        """Connect and subscribe; raise a TransportError if that fails now."""
+    async def async_start(
+        self, subscriptions: list[Subscription], stale: list[str] | None = None
+    ) -> None:
+        """Connect and subscribe (dropping `stale` filters); raise TransportError."""
 
     @abc.abstractmethod
     async def async_stop(self) -> None:
@@ -219,8 +246,7 @@ class BrokerTransport(Transport):
         self._hass = hass
         self._entry = entry
         self._settings = settings
-        # A fixed client id is what makes the broker keep our session.
-        self._client_id = settings.client_id or f"csocket-{entry.entry_id}"
+        self._client_id = _client_id(settings, entry)
         self._client: aiomqtt.Client | None = None
         self._task: asyncio.Task[None] | None = None
         self._subscriptions: list[Subscription] = []
@@ -232,7 +258,9 @@ class BrokerTransport(Transport):
         """Broker address for log messages (never credentials)."""
         return f"{self._settings.host}:{self._settings.port}"
 
-    async def async_start(self, subscriptions: list[Subscription]) -> None:
+    async def async_start(
+        self, subscriptions: list[Subscription], stale: list[str] | None = None
+    ) -> None:
         """Connect once now (test before setup), then keep reconnecting."""
         self._subscriptions = subscriptions
         self._tls_context = await self._hass.async_add_executor_job(
@@ -241,6 +269,8 @@ class BrokerTransport(Transport):
         client = self._new_client()
         try:
             await client.__aenter__()
+            for topic in stale or ():
+                await client.unsubscribe(topic)
             await _subscribe_all(client, subscriptions)
         except (aiomqtt.MqttError, NotAuthorized) as err:
             with contextlib.suppress(aiomqtt.MqttError):
@@ -340,8 +370,10 @@ class HassMqttTransport(Transport):
         self._hass = hass
         self._unsubscribes: list[Callable[[], None]] = []
 
-    async def async_start(self, subscriptions: list[Subscription]) -> None:
-        """Subscribe through Home Assistant's MQTT client."""
+    async def async_start(
+        self, subscriptions: list[Subscription], stale: list[str] | None = None
+    ) -> None:
+        """Subscribe through Home Assistant's MQTT client (no session to clean)."""
         from homeassistant.components import mqtt  # noqa: PLC0415 - optional dependency
 
         if not await mqtt.async_wait_for_mqtt_client(self._hass):

@@ -8,11 +8,13 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.util import dt as dt_util
 
 from .codec import CodecError
 from .const import DOMAIN
 from .device import SocketDevice
 from .hub import CommandTimeout, CsocketHub, DownlinkFailed
+from .network_servers import DownlinkError
 from .transport import TransportError
 
 _LOGGER = logging.getLogger(__name__)
@@ -45,34 +47,42 @@ def translated_errors(hub: CsocketHub, device: SocketDevice) -> Iterator[None]:
         raise _error("downlink_failed", device, reason=str(err)) from err
     except TransportError as err:
         raise _error("not_connected", device, error=str(err)) from err
-    except ValueError as err:  # the adapter cannot address the device yet
+    except DownlinkError as err:  # the server cannot address the device yet
         raise _error("cannot_address", device, error=str(err)) from err
 
 
 async def async_run_command(
     hub: CsocketHub, device: SocketDevice, *, socket_status: bool
 ) -> None:
-    """Switch the socket and wait until its report confirms the new state."""
+    """Switch the socket and wait until its report confirms the new state.
+
+    A report with the other state (e.g. a periodic report crossing the
+    downlink) does not end the wait; only the timeout does.
+    """
     state = "on" if socket_status else "off"
+    sent_at = dt_util.utcnow()
     try:
         with translated_errors(hub, device):
-            report = await hub.async_command(
+            await hub.async_command(
                 device,
                 {"socket_status": socket_status},
-                accept=lambda decoded: "socket_status" in decoded,
+                accept=lambda decoded: decoded.get("socket_status") is socket_status,
             )
     except HomeAssistantError as err:
-        if isinstance(err.__cause__, CommandTimeout):
-            _LOGGER.warning(
-                "Socket %s did not confirm switching %s within %s s; it stays %s",
-                device.name,
-                state,
-                hub.command_timeout,
-                device.values.get("socket_status", "unknown"),
-            )
+        if not isinstance(err.__cause__, CommandTimeout):
+            raise
+        current = device.values.get("socket_status")
+        _LOGGER.warning(
+            "Socket %s did not confirm switching %s within %s s; it stays %s",
+            device.name,
+            state,
+            hub.command_timeout,
+            "unknown" if current is None else ("on" if current else "off"),
+        )
+        if device.last_seen is not None and device.last_seen >= sent_at:
+            # It did report after the command, with the old state.
+            raise _error("command_refused", device, state=state) from err
         raise
-    if report is not None and report.get("socket_status") is not socket_status:
-        raise _error("command_refused", device, state=state)
 
 
 async def async_configure(

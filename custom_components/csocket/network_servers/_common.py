@@ -25,6 +25,7 @@ from .models import (
     Adapter,
     DeviceRef,
     Downlink,
+    DownlinkError,
     DownlinkStatus,
     Event,
     Ignored,
@@ -386,7 +387,7 @@ class TopicTemplate:
                     continue
                 value = values.get(text)
                 if not value:
-                    raise ValueError(
+                    raise DownlinkError(
                         f"Topic {self.template!r} needs the device's {text}, "
                         "which is not known (yet)"
                     )
@@ -540,10 +541,10 @@ class JsonAdapter(Adapter):
         """Topic and JSON for a downlink; ValueError when it cannot be addressed."""
         dev_eui = normalize_eui(device.dev_eui)
         if dev_eui is None:
-            raise ValueError(f"Invalid DevEUI {device.dev_eui!r}")
+            raise DownlinkError(f"Invalid DevEUI {device.dev_eui!r}")
         port = self.f_port if f_port is None else f_port
         if not MIN_F_PORT <= port <= MAX_F_PORT:
-            raise ValueError(f"FPort must be {MIN_F_PORT}-{MAX_F_PORT}, got {port}")
+            raise DownlinkError(f"FPort must be {MIN_F_PORT}-{MAX_F_PORT}, got {port}")
         fields = DownlinkFields(
             dev_eui,
             port,

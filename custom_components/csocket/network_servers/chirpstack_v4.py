@@ -27,6 +27,7 @@ from .models import (
     CONF_F_PORT,
     DEFAULT_F_PORT,
     DeviceRef,
+    DownlinkError,
     DownlinkResult,
     DownlinkStatus,
     Event,
@@ -226,7 +227,7 @@ class ChirpStackV4Adapter(JsonAdapter):
         except ValueError:
             valid_id = False
         if not valid_id:
-            raise ValueError(
+            raise DownlinkError(
                 "ChirpStack v4 needs a lower-case UUID as correlation id, "
                 f"got {fields.correlation_id!r}"
             )

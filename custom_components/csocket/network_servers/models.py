@@ -40,6 +40,10 @@ DEFAULT_F_PORT = 85
 IGNORED_PROTOBUF = "protobuf"
 
 
+class DownlinkError(ValueError):
+    """A downlink cannot be addressed or built (e.g. the device id is unknown)."""
+
+
 class DownlinkStatus(StrEnum):
     """Lifecycle of a downlink as reported by the network server."""
 

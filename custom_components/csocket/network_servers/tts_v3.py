@@ -22,6 +22,7 @@ from .models import (
     CONF_TENANT_ID,
     DEFAULT_F_PORT,
     DeviceRef,
+    DownlinkError,
     DownlinkResult,
     DownlinkStatus,
     Event,
@@ -156,13 +157,13 @@ class TtsV3Adapter(JsonAdapter):
     ) -> tuple[str, dict[str, Any]]:
         """down/push, addressed by device id (not DevEUI)."""
         if not device.device_id:
-            raise ValueError(
+            raise DownlinkError(
                 f"The Things Stack downlink to {fields.dev_eui} needs the device ID "
                 "(known after the first uplink)"
             )
         application_id = application_of(device, self.application_id)
         if not application_id:
-            raise ValueError(
+            raise DownlinkError(
                 f"The Things Stack downlink to {fields.dev_eui} needs the "
                 "application ID"
             )
