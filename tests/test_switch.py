@@ -18,7 +18,7 @@ from homeassistant.core import Context, HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.setup import async_setup_component
 
-from custom_components.csocket.const import CONF_COMMAND_TIMEOUT
+from custom_components.csocket.const import CONF_COMMAND_TIMEOUT, DOMAIN
 from custom_components.csocket.network_servers import (
     CONF_APPLICATION_ID,
     CONF_DOWNLINK_TOPIC,
@@ -129,8 +129,8 @@ async def test_no_confirmation_times_out(
 
 
 async def test_device_refutes(hass: HomeAssistant, broker: Broker) -> None:
-    """A report that still says off is an error, not a silent success."""
-    await _start(hass, broker)
+    """Reports that keep saying off end in an error naming the refusal."""
+    await _start(hass, broker, **{CONF_COMMAND_TIMEOUT: 1})
     async with broker.capture(DOWN_TOPIC) as captured:
         task = _call(hass, SERVICE_TURN_ON)
         await _downlink(hass, captured)
@@ -139,6 +139,25 @@ async def test_device_refutes(hass: HomeAssistant, broker: Broker) -> None:
             await task
     assert err.value.translation_key == "command_refused"
     assert hass.states.get(SWITCH).state == "off"
+
+
+async def test_crossing_report_does_not_end_the_wait(
+    hass: HomeAssistant, broker: Broker
+) -> None:
+    """A periodic report sent before the downlink arrived is not the answer."""
+    await _start(hass, broker)
+    async with broker.capture(DOWN_TOPIC) as captured:
+        task = _call(hass, SERVICE_TURN_ON)
+        await _downlink(hass, captured)
+        await broker.publish(*cs4_uplink(OFF_REPORT, f_cnt=2))
+        device = hass.config_entries.async_entries(DOMAIN)[0].runtime_data.devices[
+            DEV_EUI
+        ]
+        await wait_for(hass, lambda: len(device.frames) == 2, settle=False)
+        assert not task.done()
+        await broker.publish(*cs4_uplink(CHANGED_ON, f_cnt=3))
+        await task
+    assert hass.states.get(SWITCH).state == "on"
 
 
 async def test_chirpstack_failure_fails_fast(
