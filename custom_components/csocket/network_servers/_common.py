@@ -445,6 +445,17 @@ class DownlinkFields:
     correlation_id: str
 
 
+def other_application(configured: str, seen: str | None, topic: str) -> Ignored | None:
+    """Ignored for a topic of another application than the configured one.
+
+    Subscriptions already select the application; this guards against a
+    broker still delivering an earlier configuration's topics.
+    """
+    if configured == WILDCARD or seen is None or seen == configured:
+        return None
+    return Ignored(f"topic of application {seen!r}, not {configured!r}", topic)
+
+
 class JsonAdapter(Adapter):
     """Base of the adapters: JSON decoding, uplink checks and downlink checks."""
 

@@ -17,6 +17,7 @@ from ._common import (
     dig,
     is_downlink_error,
     json_loads,
+    other_application,
     parse_time,
     remember,
 )
@@ -168,7 +169,11 @@ class ChirpStackV3Adapter(JsonAdapter):
             if handler is None:
                 route = Ignored(f"ChirpStack {event!r} events are not used", topic)
             else:
-                route = (handler, found[2], found[1])
+                route = other_application(self.application_id, found[1], topic) or (
+                    handler,
+                    found[2],
+                    found[1],
+                )
         return remember(self._routes, topic, route)
 
     def _up(self, topic: str, obj: dict[str, Any], device: DeviceRef) -> Event:

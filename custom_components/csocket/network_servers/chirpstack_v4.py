@@ -17,6 +17,7 @@ from ._common import (
     device_ref,
     dig,
     is_downlink_error,
+    other_application,
     parse_time,
     remember,
 )
@@ -157,10 +158,11 @@ class ChirpStackV4Adapter(JsonAdapter):
                 f"ChirpStack {found[self._event_group]!r} events are not used", topic
             )
         else:
-            route = (
+            application = found[self._app_group] if self._app_group else None
+            route = other_application(self.application_id, application, topic) or (
                 handler,
                 found[self._eui_group] if self._eui_group else None,
-                found[self._app_group] if self._app_group else None,
+                application,
             )
         return remember(self._routes, topic, route)
 

@@ -14,6 +14,7 @@ from ._common import (
     device_ref,
     dig,
     normalize_eui,
+    other_application,
     parse_time,
 )
 from .models import (
@@ -84,6 +85,7 @@ class TtsV3Adapter(JsonAdapter):
         self.application_id = config_text(config, CONF_APPLICATION_ID, WILDCARD)
         tenant = config.get(CONF_TENANT_ID, DEFAULT_TENANT_ID)
         self.tenant_id = str(tenant).strip() if tenant is not None else ""
+        self._own_uid = self._app_uid(self.application_id)
 
     def _app_uid(self, application_id: str) -> str:
         if application_id == WILDCARD or not self.tenant_id:
@@ -95,11 +97,17 @@ class TtsV3Adapter(JsonAdapter):
         prefix = f"v3/{self._app_uid(self.application_id)}/devices/+/"
         return [Subscription(prefix + event, self.qos) for event in _EVENTS]
 
-    def parse_object(self, topic: str, obj: dict[str, Any]) -> Event:
-        """The event is everything after the device id ("up", "down/ack")."""
+    def _topic_parts(self, topic: str) -> list[str] | Ignored:
         parts = topic.split("/", 4)
         if len(parts) != 5 or parts[0] != "v3" or parts[2] != "devices":
             return Ignored("topic is not a The Things Stack device topic", topic)
+        return other_application(self._own_uid, parts[1], topic) or parts
+
+    def parse_object(self, topic: str, obj: dict[str, Any]) -> Event:
+        """The event is everything after the device id ("up", "down/ack")."""
+        parts = self._topic_parts(topic)
+        if isinstance(parts, Ignored):
+            return parts
         event = parts[4]
         ids = obj.get("end_device_ids")
         if not isinstance(ids, dict):
