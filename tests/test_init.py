@@ -304,3 +304,31 @@ async def test_options_change_reloads_entry(
     assert entry.state is ConfigEntryState.LOADED
     assert entry.runtime_data is not hub
     assert entry.runtime_data.availability_factor == 4.0
+
+
+async def test_credentials_rejected_later_start_reauth(
+    hass: HomeAssistant, broker: Broker, tmp_path
+) -> None:
+    """The broker starts requiring a password: csocket stops retrying and asks."""
+    entry = make_entry(broker)
+    await setup_entry(hass, entry)
+    passwords = tmp_path / "passwd"
+    passwords.write_text("")
+    with patch("custom_components.csocket.transport.RECONNECT_MIN", 0.05):
+        broker.stop()
+        broker.extra_config = f"allow_anonymous false\npassword_file {passwords}\n"
+        broker.start()
+        await wait_for(
+            hass,
+            lambda: (
+                [
+                    flow["context"]["source"]
+                    for flow in hass.config_entries.flow.async_progress_by_handler(
+                        DOMAIN
+                    )
+                ]
+                == ["reauth"]
+            ),
+            timeout=10,
+        )
+    assert not entry.runtime_data.transport.connected
