@@ -1,0 +1,83 @@
+"""Manifest, HACS metadata, translations and icons agree with the code."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from custom_components.csocket import (
+    binary_sensor,
+    button,
+    event,
+    number,
+    sensor,
+    switch,
+)
+
+ROOT = Path(__file__).parent.parent
+PACKAGE = ROOT / "custom_components" / "csocket"
+HACS_KEYS = {
+    "name",
+    "content_in_root",
+    "zip_release",
+    "filename",
+    "hide_default_branch",
+    "country",
+    "homeassistant",
+    "hacs",
+    "persistent_directory",
+}
+
+
+def _json(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_manifest() -> None:
+    """hassfest's rules for custom integrations: keys, order, version."""
+    manifest = _json(PACKAGE / "manifest.json")
+    keys = list(manifest)
+    assert keys[:2] == ["domain", "name"]
+    assert keys[2:] == sorted(keys[2:])
+    for key in ("codeowners", "documentation", "issue_tracker", "iot_class", "version"):
+        assert manifest[key]
+    assert manifest["domain"] == PACKAGE.name
+    assert manifest["config_flow"] is True
+    assert manifest["integration_type"] == "hub"
+    assert manifest["requirements"] == ["aiomqtt>=2.1,<3"]
+
+
+def test_hacs() -> None:
+    """HACS rejects unknown keys."""
+    hacs = _json(ROOT / "hacs.json")
+    assert set(hacs) <= HACS_KEYS
+    assert hacs["homeassistant"] == "2025.4.0"
+    assert (PACKAGE / "brand" / "icon.png").is_file()
+
+
+def test_entity_translations_and_icons() -> None:
+    """Every translation_key has a name and an icon; nothing is left over."""
+    strings = _json(PACKAGE / "translations" / "en.json")["entity"]
+    icons = _json(PACKAGE / "icons.json")["entity"]
+    used = {
+        "sensor": sensor.SENSORS,
+        "binary_sensor": binary_sensor.BINARY_SENSORS,
+        "switch": switch.CONFIG_SWITCHES,
+        "number": number.NUMBERS,
+        "button": button.BUTTONS,
+        "event": (event.EVENT,),
+    }
+    for platform, descriptions in used.items():
+        keys = {d.translation_key for d in descriptions if d.translation_key}
+        assert keys == set(strings[platform]), platform
+        # A device class brings its own icon; the others need one.
+        need_icon = {
+            d.translation_key
+            for d in descriptions
+            if d.translation_key and not getattr(d, "device_class", None)
+        }
+        assert need_icon <= set(icons[platform]) <= keys, platform
+        for key in keys:
+            assert strings[platform][key]["name"]
+        for key in icons[platform]:
+            assert icons[platform][key]["default"].startswith("mdi:")
