@@ -165,7 +165,10 @@ async def test_availability_window(
     async_fire_time_changed(hass)
     await hass.async_block_till_done()
     assert hass.states.get(VOLTAGE).state == STATE_UNAVAILABLE
-    assert hass.states.get("switch.kettle_socket").state == STATE_UNAVAILABLE
+    # Class C: the socket still listens, so its controls stay usable (each
+    # command is confirmed or times out) while the broker connection is up.
+    assert hass.states.get("switch.kettle_socket").state == "on"
+    assert hass.states.get("button.kettle_socket_refresh").state != STATE_UNAVAILABLE
 
     await send_uplink(hass, broker, *cs4_uplink(REPORT, f_cnt=2))
     assert hass.states.get(VOLTAGE).state == "229.3"

@@ -10,7 +10,7 @@ import pytest
 from homeassistant.components.switch import DOMAIN as SWITCH_DOMAIN
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import ATTR_ENTITY_ID, SERVICE_TURN_OFF, SERVICE_TURN_ON
-from homeassistant.core import HomeAssistant
+from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
@@ -206,3 +206,45 @@ async def test_removing_entry_clears_session_and_storage(
     await hass.async_add_executor_job(__import__("time").sleep, 0.3)
     await hass.async_block_till_done()
     assert again.runtime_data.devices == {}
+
+
+async def test_controls_follow_the_broker_connection(
+    hass: HomeAssistant, broker: Broker
+) -> None:
+    """Controls go unavailable with the broker and come back with it."""
+    from unittest.mock import patch  # noqa: PLC0415
+
+    entry = make_entry(broker)
+    await setup_entry(hass, entry)
+    await send_uplink(hass, broker, *cs4_uplink(REPORT))
+    with patch("custom_components.csocket.transport.RECONNECT_MIN", 0.05):
+        broker.stop()
+        await wait_for(
+            hass, lambda: hass.states.get("switch.kettle_socket").state == "unavailable"
+        )
+        # Measurements keep their values: the socket itself did not go away.
+        assert hass.states.get("sensor.kettle_socket_voltage").state == "229.3"
+        broker.start()
+        await wait_for(
+            hass, lambda: hass.states.get("switch.kettle_socket").state == "on", 10
+        )
+
+
+async def test_two_events_from_one_uplink(hass: HomeAssistant, broker: Broker) -> None:
+    """A trip frame is both an overcurrent alarm and a trip: both are recorded."""
+    await setup_entry(hass, make_entry(broker))
+    await send_uplink(hass, broker, *cs4_uplink(REPORT, f_cnt=0))
+    await send_uplink(hass, broker, *cs4_uplink("ff24010aff30010a", f_cnt=1))
+    seen: list[str] = []
+
+    @callback
+    def _record(event: Event) -> None:
+        state = event.data["new_state"]
+        if event.data["entity_id"] == "event.kettle_socket_alert" and state:
+            seen.append(state.attributes.get("event_type"))
+
+    unsub = hass.bus.async_listen("state_changed", _record)
+    trip = "08701005812907c910270374f508068305000000048001000000"
+    await send_uplink(hass, broker, *cs4_uplink(trip, f_cnt=2))
+    unsub()
+    assert seen == ["overcurrent_alarm", "protection_trip"]

@@ -463,22 +463,22 @@ async def test_out_of_range_arguments(
         (
             "add_delay_task",
             {"delay": 0, "action": "on"},
-            "delay must be from 1 second to 18:12:15",
+            "delay must be from 1 to 65535 s, got 0",
         ),
         (
             "add_delay_task",
             {"delay": 65536, "action": "on"},
-            "delay must be from 1 second",
+            "delay must be from 1 to 65535 s",
         ),
         (
             "add_delay_task",
             {"delay": {"hours": 18, "minutes": 12, "seconds": 16}, "action": "on"},
-            "65535 seconds",
+            "delay must be from 1 to 65535 s, got 65536",
         ),
         (
             "add_delay_task",
             {"delay": -5, "action": "on"},
-            "delay must be from 1 second",
+            "delay must be from 1 to 65535 s",
         ),
         ("add_delay_task", {"delay": 1.5, "action": "on"}, "whole seconds"),
         ("add_delay_task", {"delay": 60, "action": "toggle"}, "action"),
@@ -512,12 +512,12 @@ async def test_out_of_range_arguments(
         (
             "set_reporting_interval",
             {"interval": 0},
-            "interval must be from 1 to 1080 minutes",
+            "interval must be from 1 to 1080 min",
         ),
         (
             "set_reporting_interval",
             {"interval": 1081},
-            "interval must be from 1 to 1080 minutes",
+            "interval must be from 1 to 1080 min",
         ),
         ("set_reporting_interval", {"interval": True}, "whole number"),
         ("set_led", {"enabled": "maybe"}, "enabled"),
@@ -536,8 +536,14 @@ async def test_out_of_range_arguments(
     ]
     async with broker.capture(CS4_DOWN) as captured:
         for action, extra, match in cases:
-            with pytest.raises(vol.Invalid, match=match):
+            # Ranges: translated ServiceValidationError; types: the schema's Invalid.
+            expected = (
+                ServiceValidationError if " must be from " in match else vol.Invalid
+            )
+            with pytest.raises(expected, match=match) as err:
                 await _call(hass, action, {"device_id": device_id, **extra})
+            if expected is ServiceValidationError:
+                assert err.value.translation_key == "out_of_range"
         await asyncio.sleep(0.1)
         assert captured.messages == []
 

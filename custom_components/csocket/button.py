@@ -14,7 +14,7 @@ from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
 
-from .entity import CsocketEntity, async_setup_device_entities
+from .entity import CsocketControlEntity, async_setup_device_entities
 from .util import async_configure
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ async def async_setup_entry(
     )
 
 
-class CsocketButton(CsocketEntity, ButtonEntity):
+class CsocketButton(CsocketControlEntity, ButtonEntity):
     """Sends one command to the socket."""
 
     entity_description: CsocketButtonEntityDescription

@@ -56,6 +56,20 @@ class CsocketEntity(Entity):
         self.async_write_ha_state()
 
 
+class CsocketControlEntity(CsocketEntity):
+    """An entity that sends commands.
+
+    The socket is Class C: it listens even while its reports are overdue, and
+    every command is confirmed or times out, so controls stay usable while the
+    broker connection is up.
+    """
+
+    @property
+    def available(self) -> bool:
+        """Available while csocket is connected to the broker."""
+        return self.hub.transport.connected
+
+
 @callback
 def async_setup_device_entities(
     hass: HomeAssistant,

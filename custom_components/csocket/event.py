@@ -45,7 +45,7 @@ class CsocketEvent(CsocketEntity, EventEntity):
 
     @callback
     def _handle_device_update(self) -> None:
+        # One state write per event, or automations only see the last one.
         for event_type in self.device.last_events:
             self._trigger_event(event_type)
-        if self.device.last_events:
             self.async_write_ha_state()

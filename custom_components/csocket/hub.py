@@ -253,6 +253,9 @@ class CsocketHub:
     @callback
     def _connection_changed(self, connected: bool) -> None:
         _LOGGER.debug("Broker connection %s", "up" if connected else "down")
+        # Control entities follow the connection.
+        for device in self.devices.values():
+            device.notify()
 
     # Uplinks -------------------------------------------------------------
 
@@ -298,12 +301,15 @@ class CsocketHub:
         # The server's receive time, unless missing or ahead of our clock.
         now = dt_util.utcnow()
         received = uplink.received_at
+        window = timedelta(seconds=device.report_interval * self.availability_factor)
         if (
             received is None
             or received > now
+            or received < now - window
             or (device.last_seen is not None and received < device.last_seen)
         ):
-            # Missing, or a gateway clock that is off: our clock it is.
+            # Missing, or a clock that is off: our clock it is. (A backlog
+            # delivered after a restart keeps its times within the window.)
             received = now
         info_before = self._info(device)
         events = device.apply_uplink(uplink, decoded, received)
@@ -417,6 +423,7 @@ class CsocketHub:
         if available == device.available:
             return
         device.available = available
+        self.async_schedule_save()
         # log-when-unavailable: once when it goes, once when it returns.
         if available:
             _LOGGER.info("Socket %s is reporting again", device.name)

@@ -17,7 +17,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
 
 from .device import SocketDevice
-from .entity import CsocketEntity, async_setup_device_entities
+from .entity import CsocketControlEntity, async_setup_device_entities
 from .util import async_configure
 
 if TYPE_CHECKING:
@@ -115,7 +115,7 @@ async def async_setup_entry(
     )
 
 
-class CsocketNumber(CsocketEntity, NumberEntity):
+class CsocketNumber(CsocketControlEntity, NumberEntity):
     """A numeric device setting, as reported or as last sent."""
 
     entity_description: CsocketNumberEntityDescription

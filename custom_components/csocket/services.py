@@ -102,27 +102,37 @@ def _whole_seconds(value: timedelta) -> int:
     return int(seconds)
 
 
-def _ranged(low: int, high: int, message: str) -> vol.All:
-    return vol.All(_whole_number, vol.Range(min=low, max=high, msg=message))
-
-
+# Schemas check types; ranges are checked in the handlers so that the error
+# is a translated ServiceValidationError naming the argument and its range.
 DEVICE_IDS: Final = vol.All(cv.ensure_list, [cv.string], vol.Length(min=1))
-DELAY: Final = vol.All(
-    cv.time_period,
-    _whole_seconds,
-    vol.Range(
-        min=DELAY_MIN_S,
-        max=DELAY_MAX_S,
-        msg="delay must be from 1 second to 18:12:15 (65535 seconds)",
-    ),
-)
-THRESHOLD: Final = _ranged(
-    THRESHOLD_MIN_A, THRESHOLD_MAX_A, "threshold must be from 1 to 30 A"
-)
-INTERVAL: Final = _ranged(
-    INTERVAL_MIN_MIN, INTERVAL_MAX_MIN, "interval must be from 1 to 1080 minutes"
-)
-F_PORT: Final = _ranged(F_PORT_MIN, F_PORT_MAX, "f_port must be from 1 to 223")
+DELAY: Final = vol.All(cv.time_period, _whole_seconds)
+THRESHOLD: Final = _whole_number
+INTERVAL: Final = _whole_number
+F_PORT: Final = _whole_number
+RANGES: Final[dict[str, tuple[int, int, str]]] = {
+    ATTR_DELAY: (DELAY_MIN_S, DELAY_MAX_S, "s"),
+    ATTR_THRESHOLD: (THRESHOLD_MIN_A, THRESHOLD_MAX_A, "A"),
+    ATTR_INTERVAL: (INTERVAL_MIN_MIN, INTERVAL_MAX_MIN, "min"),
+    ATTR_F_PORT: (F_PORT_MIN, F_PORT_MAX, ""),
+}
+
+
+def _check_ranges(call: ServiceCall) -> None:
+    for argument, (low, high, unit) in RANGES.items():
+        value = call.data.get(argument)
+        if value is not None and not low <= value <= high:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="out_of_range",
+                translation_placeholders={
+                    "argument": argument,
+                    "min": str(low),
+                    "max": str(high),
+                    "unit": unit,
+                    "value": str(value),
+                },
+            )
+
 
 _BASE: Final[dict[Any, Any]] = {vol.Required(ATTR_DEVICE_ID): DEVICE_IDS}
 SCHEMA_DEVICE_ONLY: Final = vol.Schema(_BASE)
@@ -232,6 +242,7 @@ def _configure_handler(
     """An action that sends codec settings/commands to every addressed socket."""
 
     async def handle(call: ServiceCall) -> None:
+        _check_ranges(call)
         # Build every socket's settings first: a rule violation sends nothing.
         planned = [
             (target, settings_fn(call, target.device)) for target in _targets(call)
@@ -326,6 +337,7 @@ def _parse_payload(text: str) -> bytes:
 
 async def _async_send_raw_downlink(call: ServiceCall) -> ServiceResponse:
     """Publish raw bytes to every addressed socket."""
+    _check_ranges(call)
     payload = _parse_payload(call.data[ATTR_PAYLOAD])
     f_port: int | None = call.data.get(ATTR_F_PORT)
     confirmed: bool = call.data[ATTR_CONFIRMED]

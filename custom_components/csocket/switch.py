@@ -17,7 +17,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
 
 from .device import SocketDevice
-from .entity import CsocketEntity, async_setup_device_entities
+from .entity import CsocketControlEntity, async_setup_device_entities
 from .hub import CsocketHub
 from .util import async_configure, async_run_command
 
@@ -121,7 +121,7 @@ async def async_setup_entry(
     async_setup_device_entities(hass, entry, async_add_entities, build)
 
 
-class CsocketSocketSwitch(CsocketEntity, SwitchEntity):
+class CsocketSocketSwitch(CsocketControlEntity, SwitchEntity):
     """The outlet. Shows only what the device confirmed, never a guess."""
 
     _pending: bool | None = None
@@ -155,7 +155,7 @@ class CsocketSocketSwitch(CsocketEntity, SwitchEntity):
             self.async_write_ha_state()
 
 
-class CsocketConfigSwitch(CsocketEntity, SwitchEntity):
+class CsocketConfigSwitch(CsocketControlEntity, SwitchEntity):
     """A device setting, as reported by the device or as last sent."""
 
     entity_description: CsocketSwitchEntityDescription

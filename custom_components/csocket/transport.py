@@ -13,6 +13,7 @@ import contextlib
 import logging
 import random
 import ssl
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -41,6 +42,8 @@ type MessageCallback = Callable[[str, bytes], None]
 type StateCallback = Callable[[bool], None]
 
 CONNECT_TIMEOUT = 10.0
+# A connection that lasted this long (s) counts as good: the backoff restarts.
+STABLE_AFTER = 60.0
 PUBLISH_TIMEOUT = 10.0
 # CONNACK codes for bad credentials / not authorised: MQTT 3.1.1 and MQTT 5.
 _AUTH_CODES = frozenset({4, 5, 134, 135})
@@ -292,14 +295,18 @@ class BrokerTransport(Transport):
         """Receive until cancelled; reconnect with exponential backoff and jitter."""
         backoff = RECONNECT_MIN
         while True:
+            # `client` arrives connected from async_start; later ones are new.
+            entered = client is not None
+            up_since: float | None = None
             try:
                 if client is None:
                     client = self._new_client()
                     await client.__aenter__()
+                    entered = True
                     await _subscribe_all(client, self._subscriptions)
                 self._client = client
                 self._connection_up()
-                backoff = RECONNECT_MIN
+                up_since = time.monotonic()
                 async for message in client.messages:
                     payload = message.payload
                     self.on_message(
@@ -318,10 +325,15 @@ class BrokerTransport(Transport):
                     return
             finally:
                 self._client = None
-                if client is not None:
+                # Disconnecting a client that never connected only logs noise.
+                if client is not None and entered:
                     with contextlib.suppress(aiomqtt.MqttError, RuntimeError):
                         await client.__aexit__(None, None, None)
                 client = None
+            if up_since is not None and time.monotonic() - up_since > STABLE_AFTER:
+                # Only a connection that held resets the backoff: a broker that
+                # kicks us at once (e.g. a duplicate client id) must not flap.
+                backoff = RECONNECT_MIN
             await asyncio.sleep(backoff * random.uniform(0.5, 1.0))  # noqa: S311
             backoff = min(backoff * 2, RECONNECT_MAX)
 
