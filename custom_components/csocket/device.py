@@ -103,6 +103,8 @@ class SocketDevice:
     # restarts here, so a restart alone never makes it unavailable.
     window_start: datetime | None = None
     last_events: list[str] = field(default_factory=list)
+    # When the last confirmed command went out (runtime only).
+    command_sent_at: datetime | None = None
     _listeners: list[Callable[[], None]] = field(default_factory=list)
 
     @property

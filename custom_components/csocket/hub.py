@@ -546,6 +546,7 @@ class CsocketHub:
                 waiter.correlation_id = await self._publish(
                     device.ref, payload, None, False
                 )
+                device.command_sent_at = dt_util.utcnow()
                 async with asyncio.timeout(self.command_timeout):
                     return await waiter.future
             except TimeoutError as err:

@@ -8,7 +8,6 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
-from homeassistant.util import dt as dt_util
 
 from .codec import CodecError
 from .const import DOMAIN
@@ -60,7 +59,6 @@ async def async_run_command(
     downlink) does not end the wait; only the timeout does.
     """
     state = "on" if socket_status else "off"
-    sent_at = dt_util.utcnow()
     try:
         with translated_errors(hub, device):
             await hub.async_command(
@@ -79,7 +77,8 @@ async def async_run_command(
             hub.command_timeout,
             "unknown" if current is None else ("on" if current else "off"),
         )
-        if device.last_seen is not None and device.last_seen >= sent_at:
+        sent_at = device.command_sent_at
+        if sent_at and device.last_seen and device.last_seen >= sent_at:
             # It did report after the command, with the old state.
             raise _error("command_refused", device, state=state) from err
         raise
