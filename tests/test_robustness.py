@@ -248,3 +248,45 @@ async def test_two_events_from_one_uplink(hass: HomeAssistant, broker: Broker) -
     await send_uplink(hass, broker, *cs4_uplink(trip, f_cnt=2))
     unsub()
     assert seen == ["overcurrent_alarm", "protection_trip"]
+
+
+async def test_settings_split_into_frames_that_fit(
+    hass: HomeAssistant, broker: Broker
+) -> None:
+    """Settings sent together share frames of at most 11 bytes (US915 DR0)."""
+    await setup_entry(hass, make_entry(broker))
+    await send_uplink(hass, broker, *cs4_uplink(REPORT, f_cnt=1))
+    device_id = _device_id(hass)
+    async with broker.capture("application/+/device/+/command/down") as captured:
+        await asyncio.gather(
+            hass.services.async_call(
+                DOMAIN,
+                "set_overcurrent_alarm",
+                {"device_id": device_id, "enabled": True, "threshold": 10},
+                blocking=True,
+            ),
+            hass.services.async_call(
+                DOMAIN,
+                "set_overcurrent_protection",
+                {"device_id": device_id, "enabled": True, "threshold": 10},
+                blocking=True,
+            ),
+            hass.services.async_call(
+                DOMAIN,
+                "set_led",
+                {"device_id": device_id, "enabled": True},
+                blocking=True,
+            ),
+            hass.services.async_call(
+                DOMAIN,
+                "set_button_lock",
+                {"device_id": device_id, "locked": True},
+                blocking=True,
+            ),
+        )
+        await wait_for(hass, lambda: len(captured.messages) == 2)
+    frames = [
+        base64.b64decode(json.loads(payload)["data"]).hex()
+        for _, payload in captured.messages
+    ]
+    assert frames == ["ff24010aff30010aff2f01", "ff250080"]

@@ -333,3 +333,38 @@ async def test_downlink_format_per_server(
         await broker.publish(*uplink(CHANGED_ON, f_cnt=2))
         await task
     assert hass.states.get(entity_id).state == "on"
+
+
+async def test_chirpstack_v3_error_fails_by_dev_eui(
+    hass: HomeAssistant, broker: Broker
+) -> None:
+    """v3 has no correlation ids: a downlink error for the socket ends its wait."""
+    entry = make_entry(broker, ServerKind.CHIRPSTACK_V3, **{CONF_APPLICATION_ID: "12"})
+    await setup_entry(hass, entry)
+    await send_uplink(hass, broker, *cs3_uplink(OFF_REPORT, f_cnt=1))
+    down = f"application/12/device/{DEV_EUI}/command/down"
+    async with broker.capture(down) as captured:
+        task = hass.async_create_task(
+            hass.services.async_call(
+                SWITCH_DOMAIN,
+                SERVICE_TURN_ON,
+                {ATTR_ENTITY_ID: "switch.heater_socket"},
+                blocking=True,
+            )
+        )
+        await wait_for(hass, lambda: captured.messages, settle=False)
+        error = {
+            "applicationID": "12",
+            "applicationName": "sockets",
+            "deviceName": "Heater socket",
+            "devEUI": DEV_EUI,
+            "type": "DOWNLINK_PAYLOAD_SIZE",
+            "error": "payload exceeds max payload size",
+            "fCnt": 3,
+        }
+        await broker.publish(
+            f"application/12/device/{DEV_EUI}/event/error", json.dumps(error)
+        )
+        with pytest.raises(HomeAssistantError, match="max payload size"):
+            async with asyncio.timeout(5):
+                await task
