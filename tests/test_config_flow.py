@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import ipaddress
 import json
 import subprocess
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -1031,3 +1033,40 @@ async def test_created_entry_loads(hass: HomeAssistant, broker: Broker) -> None:
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.NOT_LOADED
+
+
+async def test_reconfigure_new_client_id_ends_old_session(
+    hass: HomeAssistant, broker: Broker
+) -> None:
+    """The old persistent session is dropped, so the broker stops queuing for it."""
+    entry = broker_entry(broker)
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+
+    result = await entry.start_reconfigure_flow(hass)
+    values = form_values(result)
+    values[ADVANCED][CONF_CLIENT_ID] = "csocket-renamed"
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], values)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], form_values(result)
+    )
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+    assert entry.data[CONF_CLIENT_ID] == "csocket-renamed"
+
+    # An uplink now must not be queued for the old client id.
+    await broker.publish(
+        f"application/{APP_ID}/device/24e124148b123456/event/up", b"{}"
+    )
+    async with broker.client(identifier="csocket-test", clean_session=False) as old:
+        received: list[object] = []
+
+        async def _read() -> None:
+            async for message in old.messages:
+                received.append(message)  # noqa: PERF401 - runs until cancelled
+
+        reader = asyncio.create_task(_read())
+        await hass.async_add_executor_job(time.sleep, 0.3)
+        reader.cancel()
+    assert received == []

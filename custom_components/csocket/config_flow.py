@@ -83,6 +83,7 @@ from .transport import (
     NotAuthorized,
     TlsFailure,
     TransportError,
+    async_end_session,
     async_probe,
 )
 
@@ -487,10 +488,26 @@ class CsocketConfigFlow(ConfigFlow, domain=DOMAIN):
         if self.source != SOURCE_RECONFIGURE:
             return self.async_create_entry(title=_title(data), data=data, options={})
         entry = self._get_reconfigure_entry()
+        self._end_old_session(entry, data)
         # Follow a changed broker in the title, unless the user renamed the entry.
         title = _title(data) if entry.title == _title(entry.data) else entry.title
         return self.async_update_reload_and_abort(
             entry, unique_id=_unique_id(data), title=title, data_updates=data
+        )
+
+    def _end_old_session(self, entry: ConfigEntry, data: Mapping[str, Any]) -> None:
+        """A new broker or client id leaves the old persistent session behind.
+
+        Ask the old broker to drop it, so it stops queuing uplinks for nobody.
+        """
+        if entry.data.get(CONF_TRANSPORT) == TRANSPORT_HA_MQTT:
+            return
+        old = BrokerSettings.from_data(entry.data)
+        new = BrokerSettings.from_data({**entry.data, **data})
+        if (old.host, old.port, old.client_id) == (new.host, new.port, new.client_id):
+            return
+        self.hass.async_create_background_task(
+            async_end_session(self.hass, old, entry), "csocket end old session"
         )
 
     # --- reconfigure -----------------------------------------------------------
