@@ -5,9 +5,11 @@ from __future__ import annotations
 import base64
 import json
 
+import pytest
 from homeassistant.components.switch import DOMAIN as SWITCH_DOMAIN
 from homeassistant.const import ATTR_ENTITY_ID, SERVICE_TURN_ON
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_fire_mqtt_message,
@@ -81,4 +83,37 @@ async def test_ha_mqtt_transport(
     )
     await task
     assert hass.states.get("switch.kettle_socket").state == "on"
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_ha_mqtt_publish_failure(
+    hass: HomeAssistant, ha_mqtt: MqttMockHAClient
+) -> None:
+    """HA's MQTT refusing to publish becomes a translated error on the button."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=f"mqtt/chirpstack_v4/{APP_ID}",
+        data={
+            CONF_SERVER: ServerKind.CHIRPSTACK_V4.value,
+            CONF_TRANSPORT: TRANSPORT_HA_MQTT,
+            CONF_APPLICATION_ID: APP_ID,
+            CONF_F_PORT: 85,
+        },
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    async_fire_mqtt_message(hass, *cs4_uplink(REPORT))
+    await hass.async_block_till_done()
+
+    ha_mqtt.async_publish.side_effect = HomeAssistantError("MQTT is not enabled")
+    with pytest.raises(HomeAssistantError) as err:
+        await hass.services.async_call(
+            "button",
+            "press",
+            {ATTR_ENTITY_ID: "button.kettle_socket_refresh"},
+            blocking=True,
+        )
+    assert err.value.translation_key == "not_connected"
+    assert "MQTT is not enabled" in str(err.value)
     assert await hass.config_entries.async_unload(entry.entry_id)
