@@ -33,10 +33,8 @@ from .common import APP_ID, DEV_EUI, REPORT, cs4_uplink
 DOWN_TOPIC = f"application/{APP_ID}/device/{DEV_EUI}/command/down"
 
 
-async def test_ha_mqtt_transport(
-    hass: HomeAssistant, ha_mqtt: MqttMockHAClient
-) -> None:
-    """Uplinks from HA's MQTT make entities; the switch publishes through it."""
+async def _setup_ha_mqtt_entry(hass: HomeAssistant) -> MockConfigEntry:
+    """A ChirpStack v4 entry on Home Assistant's MQTT, loaded."""
     entry = MockConfigEntry(
         domain=DOMAIN,
         unique_id=f"mqtt/chirpstack_v4/{APP_ID}",
@@ -50,6 +48,14 @@ async def test_ha_mqtt_transport(
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
+    return entry
+
+
+async def test_ha_mqtt_transport(
+    hass: HomeAssistant, ha_mqtt: MqttMockHAClient
+) -> None:
+    """Uplinks from HA's MQTT make entities; the switch publishes through it."""
+    entry = await _setup_ha_mqtt_entry(hass)
     subscribed = {call.args[0] for call in ha_mqtt.async_subscribe.call_args_list}
     assert f"application/{APP_ID}/device/+/event/up" in subscribed
 
@@ -90,19 +96,7 @@ async def test_ha_mqtt_publish_failure(
     hass: HomeAssistant, ha_mqtt: MqttMockHAClient
 ) -> None:
     """HA's MQTT refusing to publish becomes a translated error on the button."""
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        unique_id=f"mqtt/chirpstack_v4/{APP_ID}",
-        data={
-            CONF_SERVER: ServerKind.CHIRPSTACK_V4.value,
-            CONF_TRANSPORT: TRANSPORT_HA_MQTT,
-            CONF_APPLICATION_ID: APP_ID,
-            CONF_F_PORT: 85,
-        },
-    )
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
+    entry = await _setup_ha_mqtt_entry(hass)
     async_fire_mqtt_message(hass, *cs4_uplink(REPORT))
     await hass.async_block_till_done()
 
