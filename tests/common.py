@@ -6,10 +6,11 @@ import base64
 import json
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from homeassistant.const import CONF_HOST, CONF_PORT
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.csocket.const import (
@@ -220,3 +221,28 @@ def milesight_uplink(
         "rxInfo": [{"loRaSNR": 13.8, "mac": "24e124fffef54092", "rssi": -51}],
     }
     return "csocket/uplink/gw1", json.dumps(body).encode()
+
+
+def registry_device(
+    hass: HomeAssistant, dev_eui: str, entry_id: str | None = None
+) -> dr.DeviceEntry | None:
+    """The registry device of a socket, on every tested Home Assistant version.
+
+    HA 2026.8 deprecated `async_get_device(identifiers=...)` (it raises in tests)
+    for `async_get_device_by_identifier(identifier, config_entry_id)`, which
+    2025.4 does not have.
+    """
+    registry = dr.async_get(hass)
+    identifier = (DOMAIN, dev_eui)
+    by_identifier = getattr(registry, "async_get_device_by_identifier", None)
+    if by_identifier is None:
+        return registry.async_get_device(identifiers={identifier})
+    entry_ids = (
+        [entry_id]
+        if entry_id
+        else [entry.entry_id for entry in hass.config_entries.async_entries(DOMAIN)]
+    )
+    for candidate in entry_ids:
+        if (device := by_identifier(identifier, candidate)) is not None:
+            return cast("dr.DeviceEntry", device)
+    return None

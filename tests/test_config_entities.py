@@ -11,7 +11,6 @@ from homeassistant.components.button import SERVICE_PRESS
 from homeassistant.components.number import ATTR_VALUE, SERVICE_SET_VALUE
 from homeassistant.const import ATTR_ENTITY_ID, SERVICE_TURN_OFF, SERVICE_TURN_ON
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
 from .broker import Broker
@@ -22,6 +21,7 @@ from .common import (
     REPORT,
     cs4_uplink,
     make_entry,
+    registry_device,
     send_uplink,
     setup_entry,
     wait_for,
@@ -136,9 +136,7 @@ async def test_delay_task_cleared_by_change_report(
     await send_uplink(
         hass, broker, *cs4_uplink(REPORT.replace("087001", "087000"), f_cnt=1)
     )
-    device_id = (
-        dr.async_get(hass).async_get_device(identifiers={("csocket", DEV_EUI)}).id
-    )
+    device_id = registry_device(hass, DEV_EUI).id
     payload = await _sent(
         hass,
         broker,
@@ -162,9 +160,7 @@ async def test_overdue_delay_task_is_cleared(
     """Without its change report, the task stops showing two minutes after due."""
     await setup_entry(hass, make_entry(broker))
     await send_uplink(hass, broker, *cs4_uplink(REPORT, f_cnt=1))
-    device_id = (
-        dr.async_get(hass).async_get_device(identifiers={("csocket", DEV_EUI)}).id
-    )
+    device_id = registry_device(hass, DEV_EUI).id
     await _sent(
         hass,
         broker,

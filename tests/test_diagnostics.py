@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr
 from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_config_entry,
     get_diagnostics_for_device,
 )
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
-
-from custom_components.csocket.const import DOMAIN
 
 from .broker import Broker
 from .common import (
@@ -21,6 +18,7 @@ from .common import (
     REPORT,
     cs4_uplink,
     make_entry,
+    registry_device,
     send_uplink,
     setup_entry,
 )
@@ -73,7 +71,7 @@ async def test_device_diagnostics(
     await send_uplink(
         hass, broker, *cs4_uplink(REPORT, f_cnt=1, dev_eui=DEV_EUI_2, name="Other")
     )
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, DEV_EUI)})
+    device = registry_device(hass, DEV_EUI)
     result = await get_diagnostics_for_device(hass, hass_client, entry, device)
     assert list(result["devices"]) == [DEV_EUI]
     assert result["devices"][DEV_EUI]["frames"][0]["payload"] == REPORT

@@ -29,6 +29,7 @@ from .common import (
     REPORT,
     cs4_uplink,
     make_entry,
+    registry_device,
     send_uplink,
     setup_entry,
     wait_for,
@@ -228,18 +229,18 @@ async def test_remove_stale_device(
     entry = make_entry(broker)
     await setup_entry(hass, entry)
     await send_uplink(hass, broker, *cs4_uplink(REPORT))
-    device = device_registry.async_get_device(identifiers={(DOMAIN, DEV_EUI)})
+    device = registry_device(hass, DEV_EUI)
     assert device is not None
 
     client = await hass_ws_client(hass)
     response = await client.remove_device(device.id, entry.entry_id)
     assert response["success"]
     await hass.async_block_till_done()
-    assert device_registry.async_get_device(identifiers={(DOMAIN, DEV_EUI)}) is None
+    assert registry_device(hass, DEV_EUI) is None
     assert DEV_EUI not in entry.runtime_data.devices
 
     await send_uplink(hass, broker, *cs4_uplink(REPORT, f_cnt=5))
-    assert device_registry.async_get_device(identifiers={(DOMAIN, DEV_EUI)})
+    assert registry_device(hass, DEV_EUI)
 
 
 async def test_last_seen_is_receive_time(hass: HomeAssistant, broker: Broker) -> None:

@@ -12,7 +12,6 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import ATTR_ENTITY_ID, SERVICE_TURN_OFF, SERVICE_TURN_ON
 from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
-from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
@@ -27,6 +26,7 @@ from .common import (
     REPORT,
     cs4_uplink,
     make_entry,
+    registry_device,
     send_uplink,
     setup_entry,
     wait_for,
@@ -36,7 +36,7 @@ OFF_REPORT = REPORT.replace("087001", "087000")
 
 
 def _device_id(hass: HomeAssistant, dev_eui: str = DEV_EUI) -> str:
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, dev_eui)})
+    device = registry_device(hass, dev_eui)
     assert device is not None
     return device.id
 

@@ -41,6 +41,7 @@ from .common import (
     REPORT,
     cs4_uplink,
     make_entry,
+    registry_device,
     send_uplink,
     setup_entry,
     wait_for,
@@ -69,7 +70,7 @@ async def _socket(
         await send_uplink(
             hass, broker, *cs4_uplink(payload, dev_eui=dev_eui, f_cnt=f_cnt, name=name)
         )
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, dev_eui)})
+    device = registry_device(hass, dev_eui)
     assert device is not None
     return device.id
 
@@ -702,7 +703,7 @@ async def test_the_things_stack_topics(hass: HomeAssistant, broker: Broker) -> N
     )
     await setup_entry(hass, entry)
     await send_uplink(hass, broker, *_tts_uplink(REPORT, 1))
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, DEV_EUI)})
+    device = registry_device(hass, DEV_EUI)
     assert device is not None
 
     async with broker.capture("v3/#") as captured:

@@ -32,6 +32,7 @@ from .common import (
     cs4_uplink,
     make_entry,
     milesight_uplink,
+    registry_device,
     send_uplink,
     setup_entry,
     tts_uplink,
@@ -84,7 +85,7 @@ async def test_chirpstack_v4_report_and_device_info(
     await send_uplink(hass, broker, *cs4_uplink(BASIC_INFO, f_cnt=0))
     await send_uplink(hass, broker, *cs4_uplink(REPORT, f_cnt=1))
 
-    device = device_registry.async_get_device(identifiers={(DOMAIN, DEV_EUI)})
+    device = registry_device(hass, DEV_EUI)
     assert device is not None
     assert device.name == "Kettle socket"
     assert device.manufacturer == "Milesight"
