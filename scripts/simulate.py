@@ -2,9 +2,9 @@
 """Simulate a LoRaWAN network server with Milesight WS523 smart plugs.
 
 The simulator connects to an MQTT broker and plays a network server's MQTT
-integration (ChirpStack v4 by default, ChirpStack v3 or The Things Stack v3
-with ``--format``) for simulated WS523 / IOT-CSOCKET sockets behind simulated
-gateways:
+integration (ChirpStack v4 by default; ChirpStack v3, The Things Stack v3 or
+a Milesight gateway's built-in server with ``--format``) for simulated WS523 /
+IOT-CSOCKET sockets behind simulated gateways:
 
 * on start every socket joins: a join event, then the basic-information frame
   (versions, SN, thresholds, button lock, energy recording) and a first

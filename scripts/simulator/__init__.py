@@ -7,7 +7,8 @@ tests can check the integration against it. Modules:
 - protocol: the WS523 uplink encoder and downlink parser;
 - device: one simulated socket's state and behaviour;
 - radio: LoRaWAN airtime, the gateways and their downlink queues;
-- servers: the MQTT formats of ChirpStack v4, v3 and The Things Stack v3;
+- servers: the MQTT formats of ChirpStack v4, v3, The Things Stack v3 and
+  the Milesight gateway's built-in server;
 - runner: the network server on MQTT, driving the sockets;
 - state, config, cli: the state file, the settings and the command line.
 """

@@ -87,8 +87,9 @@ def _airtime(text: str) -> float | None:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description=(
-            "Play a LoRaWAN network server (ChirpStack v4, ChirpStack v3 or The "
-            "Things Stack v3, on MQTT) with simulated Milesight WS523 / "
+            "Play a LoRaWAN network server (ChirpStack v4, ChirpStack v3, The "
+            "Things Stack v3 or a Milesight gateway, on MQTT) with simulated "
+            "Milesight WS523 / "
             "IOT-CSOCKET smart plugs, their gateways and LoRaWAN airtime."
         )
     )

@@ -204,7 +204,8 @@ class Simulator:
         """Join, then basic information and a first report (user guide 4.1)."""
         sock.join()
         _LOGGER.info("%s joined (DevAddr %s)", sock, sock.dev_addr)
-        await self._publish(*self.server.join(sock))
+        if (joined := self.server.join(sock)) is not None:
+            await self._publish(*joined)
         await self._uplink(sock, sock.basic_info(), "basic information")
         payload, reading = sock.report()
         await self._uplink(sock, payload, f"report: {describe(reading)}")

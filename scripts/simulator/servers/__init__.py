@@ -13,10 +13,12 @@ from .base import (
     UplinkFrame,
 )
 from .chirpstack import ChirpStackV3, ChirpStackV4
+from .milesight import MilesightGateway
 from .tts import DEFAULT_TENANT_ID, TheThingsStack
 
 SERVERS: Final[dict[str, type[NetworkServer]]] = {
-    cls.kind: cls for cls in (ChirpStackV4, ChirpStackV3, TheThingsStack)
+    cls.kind: cls
+    for cls in (ChirpStackV4, ChirpStackV3, TheThingsStack, MilesightGateway)
 }
 
 __all__ = [
@@ -27,6 +29,7 @@ __all__ = [
     "CommandRejected",
     "DownlinkRequest",
     "Message",
+    "MilesightGateway",
     "NetworkServer",
     "Reception",
     "TheThingsStack",

@@ -93,6 +93,13 @@ def base64_field(value: object, name: str) -> bytes:
         raise CommandRejected(f"{name!r} is not base64: {err}") from None
 
 
+def numeric_application_id(text: str, server: str) -> str:
+    """A numeric application id (ChirpStack v3, Milesight); ValueError otherwise."""
+    if not text.isdecimal():
+        raise ValueError(f"a {server} application id is a number, got {text!r}")
+    return str(int(text))
+
+
 def f_port_field(value: object, highest: int) -> int:
     """A command's FPort, 1..highest; CommandRejected otherwise."""
     if not isinstance(value, int) or isinstance(value, bool):
@@ -131,8 +138,8 @@ class NetworkServer(abc.ABC):
         """The downlinks of a command; CommandRejected when the server drops it."""
 
     @abc.abstractmethod
-    def join(self, sock: SimulatedSocket) -> Message:
-        """The join event."""
+    def join(self, sock: SimulatedSocket) -> Message | None:
+        """The join event, when the server has one."""
 
     @abc.abstractmethod
     def uplink(self, sock: SimulatedSocket, frame: UplinkFrame) -> Message:
@@ -146,7 +153,10 @@ class NetworkServer(abc.ABC):
     def sent(
         self, sock: SimulatedSocket, request: DownlinkRequest, gateway_id: str
     ) -> Message | None:
-        """The event of a downlink leaving the gateway (txack, down/sent)."""
+        """The event of a downlink leaving the gateway (txack, down/sent).
+
+        None where the server does not report it (reports_transmission).
+        """
 
     @abc.abstractmethod
     def ack(self, sock: SimulatedSocket, request: DownlinkRequest) -> Message | None:

@@ -22,6 +22,7 @@ from .base import (
     f_port_field,
     json_object,
     now,
+    numeric_application_id,
 )
 
 if TYPE_CHECKING:
@@ -217,11 +218,7 @@ class ChirpStackV3(_ChirpStack):
     @staticmethod
     def check_application_id(text: str) -> str:
         """A number."""
-        if not text.isdecimal():
-            raise ValueError(
-                f"a ChirpStack v3 application id is a number, got {text!r}"
-            )
-        return str(int(text))
+        return numeric_application_id(text, "ChirpStack v3")
 
     def parse_command(self, topic: str, payload: object) -> list[DownlinkRequest]:
         """The device comes from the topic; a devEUI in the body is ignored."""
