@@ -6,6 +6,7 @@ tests can check the integration against it. Modules:
 
 - protocol: the WS523 uplink encoder and downlink parser;
 - device: one simulated socket's state and behaviour;
+- life: when the sockets report, answer downlinks and run delay tasks;
 - radio: LoRaWAN airtime, the gateways and their downlink queues;
 - servers: the MQTT formats of ChirpStack v4, v3, The Things Stack v3 and
   the Milesight gateway's built-in server;

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import random
@@ -14,7 +13,7 @@ import aiomqtt
 
 from .config import Config
 from .device import SimulatedSocket, appliance_for
-from .protocol import describe, parse_downlink
+from .life import SocketLife
 from .radio import Clock, Radio
 from .servers import (
     DEFAULT_TENANT_ID,
@@ -32,13 +31,11 @@ from .state import load_state, save_state
 if TYPE_CHECKING:
     from collections.abc import Coroutine
 
-    from .device import Answer
 
 _LOGGER: Final = logging.getLogger("csocket.simulate")
 
 # DevEUI of socket n: 24e124148b000001, 24e124148b000002, ...
 EUI_PREFIX: Final = "24e124148b"
-REBOOT_TIME: Final = 3.0  # a rebooting socket is silent this many latencies
 
 
 def create_server(config: Config, rng: random.Random) -> NetworkServer:
@@ -84,11 +81,7 @@ class Simulator:
         self._client: aiomqtt.Client | None = None
         self._stop = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
-        # The pending delay task of each socket (also in _tasks).
-        self._delay_tasks: dict[str, asyncio.Task[None]] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._wake: dict[str, asyncio.Event] = {}
-        self._next_report: dict[str, float] = {}
+        self.life = SocketLife(self, config.latency)
         self._started = False
         self.ready = asyncio.Event()  # set once subscribed and joined
         load_state(config.state, self.sockets)
@@ -117,7 +110,7 @@ class Simulator:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            self._save_state()
+            self.save_state()
             _LOGGER.info("Simulator stopped")
         if connection.done() and not connection.cancelled():
             connection.result()  # a bug in the loop: let it surface
@@ -127,9 +120,9 @@ class Simulator:
         async with self._connect() as client:
             self._client = client
             for sock in self.sockets.values():
-                await self._boot(sock)
+                await self.life.boot(sock)
             self._client = None
-        self._save_state()
+        self.save_state()
 
     def _connect(self) -> aiomqtt.Client:
         return aiomqtt.Client(
@@ -176,11 +169,11 @@ class Simulator:
 
     async def _start_sockets(self) -> None:
         for sock in self.sockets.values():
-            await self._boot(sock)
+            await self.life.boot(sock)
         for sock in self.sockets.values():
-            self._spawn(self._report_loop(sock), f"reports {sock.dev_eui}")
+            self.spawn(self.life.report_loop(sock), f"reports {sock.dev_eui}")
 
-    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+    def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
         """A task that run() cancels when the simulator stops."""
         task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
@@ -192,67 +185,8 @@ class Simulator:
         if not task.cancelled() and (err := task.exception()) is not None:
             _LOGGER.error("Task %s failed", task.get_name(), exc_info=err)
 
-    def _lock(self, sock: SimulatedSocket) -> asyncio.Lock:
-        return self._locks.setdefault(sock.dev_eui, asyncio.Lock())
-
-    def _save_state(self) -> None:
+    def save_state(self) -> None:
         save_state(self.config.state, self.sockets)
-
-    # Device life -----------------------------------------------------------------
-
-    async def _boot(self, sock: SimulatedSocket) -> None:
-        """Join, then basic information and a first report (user guide 4.1)."""
-        sock.join()
-        _LOGGER.info("%s joined (DevAddr %s)", sock, sock.dev_addr)
-        if (joined := self.server.join(sock)) is not None:
-            await self._publish(*joined)
-        await self._uplink(sock, sock.basic_info(), "basic information")
-        payload, reading = sock.report()
-        await self._uplink(sock, payload, f"report: {describe(reading)}")
-        self._schedule_report(sock)
-
-    def _schedule_report(self, sock: SimulatedSocket) -> None:
-        loop = asyncio.get_running_loop()
-        self._next_report[sock.dev_eui] = loop.time() + sock.report_interval
-        self._wake.setdefault(sock.dev_eui, asyncio.Event()).set()
-
-    async def _report_loop(self, sock: SimulatedSocket) -> None:
-        """Periodic reports; rescheduled by a new interval or a reboot."""
-        loop = asyncio.get_running_loop()
-        wake = self._wake.setdefault(sock.dev_eui, asyncio.Event())
-        while True:
-            wake.clear()
-            due = self._next_report.get(sock.dev_eui, loop.time())
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(max(due - loop.time(), 0)):
-                    await wake.wait()
-                continue  # rescheduled
-            async with self._lock(sock):
-                self._next_report[sock.dev_eui] = loop.time() + sock.report_interval
-                payload, reading = sock.report()
-                await self._uplink(sock, payload, f"report: {describe(reading)}")
-                await self._check_overcurrent(sock)
-            self._save_state()
-
-    async def _check_overcurrent(self, sock: SimulatedSocket) -> None:
-        match sock.overcurrent():
-            case "trip":
-                _LOGGER.warning(
-                    "%s: current above the protection threshold (%s A): power cut",
-                    sock,
-                    sock.settings.protection_threshold,
-                )
-                payload, reading = sock.report(changed=True)
-                await self._uplink(
-                    sock, payload, f"protection trip: {describe(reading)}"
-                )
-            case "alarm":
-                payload, reading = sock.report()
-                await self._uplink(
-                    sock, payload, f"overcurrent alarm: {describe(reading)}"
-                )
-            case _:
-                pass
 
     # Downlinks -------------------------------------------------------------------
 
@@ -272,9 +206,7 @@ class Simulator:
             gateway = self.radio.downlink_gateway(sock.index)
             # The place in the gateway's queue is taken in arrival order.
             place = gateway.enqueue() if gateway is not None else None
-            self._spawn(
-                self._downlink(sock, request, place), f"downlink {request.item}"
-            )
+            self.spawn(self._downlink(sock, request, place), f"downlink {request.item}")
 
     async def _downlink(
         self,
@@ -308,7 +240,7 @@ class Simulator:
                 request.data.hex(),
             )
             await slot.finish()
-        await self._receive(sock, request)
+        await self.life.receive(sock, request)
 
     async def _fail(
         self, sock: SimulatedSocket, request: DownlinkRequest, reason: str
@@ -317,101 +249,21 @@ class Simulator:
         if (failed := self.server.failed(sock, request, reason)) is not None:
             await self._publish(*failed)
 
-    async def _receive(self, sock: SimulatedSocket, request: DownlinkRequest) -> None:
-        """The socket got the frame: it answers after its latency."""
-        async with self._lock(sock):
-            await asyncio.sleep(self.config.latency)
-            if request.f_port != sock.f_port:
-                _LOGGER.warning(
-                    "%s: ignores a downlink on FPort %s (listens on %s)",
-                    sock,
-                    request.f_port,
-                    sock.f_port,
-                )
-                return
-            commands, unparsed = parse_downlink(request.data)
-            if unparsed:
-                _LOGGER.warning(
-                    "%s: does not understand %s; ignored", sock, unparsed.hex()
-                )
-            answer = sock.apply(commands)
-            _LOGGER.info("%s: %s", sock, ", ".join(answer.actions) or "nothing to do")
-            heard = await self._answer(sock, answer)
-            # The acknowledgement travels in the answer's uplink.
-            if request.confirmed and heard:
-                ack = self.server.ack(sock, request)
-                if ack is not None:
-                    await self._publish(*ack)
-        self._save_state()
-        if answer.reboot:
-            await self._reboot(sock)
+    # The link of the sockets (SocketLife) ----------------------------------------
 
-    async def _answer(self, sock: SimulatedSocket, answer: Answer) -> bool:
-        """Act on a downlink; False when a gateway missed every answer uplink."""
-        if answer.delete_delay_task:
-            self._cancel_delay_task(sock)
-        if answer.delay_task is not None:
-            self._cancel_delay_task(sock)
-            seconds, on = answer.delay_task
-            self._delay_tasks[sock.dev_eui] = self._spawn(
-                self._run_delay_task(sock, seconds, on=on),
-                f"delay task {sock.dev_eui}",
-            )
-        if answer.report_interval is not None:
-            self._schedule_report(sock)
-        sent: list[bool] = []
-        if answer.echoes:
-            sent.append(
-                await self._uplink(sock, b"".join(answer.echoes), "settings echo")
-            )
-        # A change report carries the whole electrical status, so it also
-        # answers an enquiry (ff28) sent in the same downlink.
-        if answer.change_report:
-            payload, reading = sock.report(changed=True)
-            what = f"change report: {describe(reading)}"
-            sent.append(await self._uplink(sock, payload, what))
-            await self._check_overcurrent(sock)
-        elif answer.report:
-            payload, reading = sock.report()
-            sent.append(
-                await self._uplink(sock, payload, f"report: {describe(reading)}")
-            )
-        if answer.basic_info:
-            sent.append(
-                await self._uplink(sock, sock.basic_info(), "basic information")
-            )
-        return any(sent) or not sent
+    async def joined(self, sock: SimulatedSocket) -> None:
+        """Publish the join event, where the server has one."""
+        if (joined := self.server.join(sock)) is not None:
+            await self._publish(*joined)
 
-    def _cancel_delay_task(self, sock: SimulatedSocket) -> None:
-        if (task := self._delay_tasks.pop(sock.dev_eui, None)) is not None:
-            task.cancel()
-
-    async def _run_delay_task(
-        self, sock: SimulatedSocket, seconds: int, *, on: bool
+    async def acknowledge(
+        self, sock: SimulatedSocket, request: DownlinkRequest
     ) -> None:
-        await asyncio.sleep(seconds)
-        async with self._lock(sock):
-            if self._delay_tasks.get(sock.dev_eui) is asyncio.current_task():
-                del self._delay_tasks[sock.dev_eui]
-            sock.switch(on)
-            payload, reading = sock.report(changed=True)
-            await self._uplink(
-                sock, payload, f"delay task fired, change report: {describe(reading)}"
-            )
-            await self._check_overcurrent(sock)
-        self._save_state()
+        """Publish the acknowledgement of a confirmed downlink."""
+        if (ack := self.server.ack(sock, request)) is not None:
+            await self._publish(*ack)
 
-    async def _reboot(self, sock: SimulatedSocket) -> None:
-        """Silent for a moment, then a new join (the delay task is lost)."""
-        self._cancel_delay_task(sock)
-        _LOGGER.info("%s: rebooting", sock)
-        async with self._lock(sock):
-            await asyncio.sleep(REBOOT_TIME * self.config.latency)
-            await self._boot(sock)
-
-    # MQTT --------------------------------------------------------------------------
-
-    async def _uplink(self, sock: SimulatedSocket, payload: bytes, what: str) -> bool:
+    async def uplink(self, sock: SimulatedSocket, payload: bytes, what: str) -> bool:
         """Send an uplink; False when every gateway in range was transmitting."""
         f_cnt = sock.next_f_cnt()
         receivers = self.radio.receivers(sock.index)
