@@ -1,4 +1,8 @@
-"""Helpers of the simulator tests: load it, run it in-process, watch the broker."""
+"""Helpers of the simulator tests: load it, run it in-process, watch the broker.
+
+FORMATS pairs each simulator format with csocket's adapter for it, for any
+test that runs csocket against the simulator.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +16,75 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from custom_components.csocket.network_servers import Uplink
+from custom_components.csocket.network_servers import (
+    CONF_APPLICATION_ID,
+    CONF_TENANT_ID,
+    Adapter,
+    ServerKind,
+    Uplink,
+    create_adapter,
+)
 
 from .broker import Broker, Captured
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "simulate.py"
+
+
+@dataclass(frozen=True)
+class Format:
+    """A simulator --format and the csocket adapter (and settings) that read it."""
+
+    name: str
+    kind: ServerKind
+    application_id: str
+    topics: str  # what to subscribe to
+    echoes_id: bool  # results carry csocket's correlation id
+    queued: bool  # the server reports a downlink entering its queue
+    reports: bool = True  # joins and downlink results (not the Milesight gateway)
+    options: tuple[tuple[str, Any], ...] = ()
+
+    def adapter(self) -> Adapter:
+        return create_adapter(
+            self.kind, {CONF_APPLICATION_ID: self.application_id, **dict(self.options)}
+        )
+
+
+FORMATS = [
+    Format(
+        "chirpstack_v4",
+        ServerKind.CHIRPSTACK_V4,
+        "9e1b7c1e-2f55-4b0c-8d3a-0c4f2a6b7d10",
+        "application/#",
+        echoes_id=True,
+        queued=False,
+    ),
+    Format(
+        "chirpstack_v3",
+        ServerKind.CHIRPSTACK_V3,
+        "42",
+        "application/#",
+        echoes_id=False,
+        queued=False,
+    ),
+    Format(
+        "tts_v3",
+        ServerKind.TTS_V3,
+        "csocket-test",
+        "v3/#",
+        echoes_id=True,
+        queued=True,
+        options=((CONF_TENANT_ID, "ttn"),),
+    ),
+    Format(
+        "milesight",
+        ServerKind.MILESIGHT,
+        "1",
+        "csocket/#",
+        echoes_id=False,
+        queued=False,
+        reports=False,
+    ),
+]
 
 
 def load_simulator() -> ModuleType:

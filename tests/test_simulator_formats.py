@@ -7,10 +7,11 @@ the integration check each other's idea of each format.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import sys
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
@@ -18,8 +19,6 @@ import pytest
 
 from custom_components.csocket.codec import decode_uplink, encode_downlink
 from custom_components.csocket.network_servers import (
-    CONF_APPLICATION_ID,
-    CONF_TENANT_ID,
     Adapter,
     DownlinkResult,
     DownlinkStatus,
@@ -27,11 +26,13 @@ from custom_components.csocket.network_servers import (
     Join,
     ServerKind,
     Uplink,
-    create_adapter,
 )
 
 from .broker import Broker
 from .simulator_support import (
+    FORMATS,
+    SCRIPT,
+    Format,
     Recorder,
     events_of,
     load_simulator,
@@ -43,63 +44,6 @@ from .simulator_support import (
 
 EUIS = ["24e124148b000001", "24e124148b000002", "24e124148b000003"]
 SWITCH_ON = encode_downlink({"socket_status": True, "report_status": True})
-
-
-@dataclass(frozen=True)
-class Format:
-    """A --format and the csocket adapter that reads it."""
-
-    name: str
-    kind: ServerKind
-    application_id: str
-    topics: str  # what to subscribe to
-    echoes_id: bool  # results carry csocket's correlation id
-    queued: bool  # the server reports a downlink entering its queue
-    reports: bool = True  # joins and downlink results (not the Milesight gateway)
-    options: tuple[tuple[str, Any], ...] = ()
-
-    def adapter(self) -> Adapter:
-        return create_adapter(
-            self.kind, {CONF_APPLICATION_ID: self.application_id, **dict(self.options)}
-        )
-
-
-FORMATS = [
-    Format(
-        "chirpstack_v4",
-        ServerKind.CHIRPSTACK_V4,
-        "9e1b7c1e-2f55-4b0c-8d3a-0c4f2a6b7d10",
-        "application/#",
-        echoes_id=True,
-        queued=False,
-    ),
-    Format(
-        "chirpstack_v3",
-        ServerKind.CHIRPSTACK_V3,
-        "42",
-        "application/#",
-        echoes_id=False,
-        queued=False,
-    ),
-    Format(
-        "tts_v3",
-        ServerKind.TTS_V3,
-        "csocket-test",
-        "v3/#",
-        echoes_id=True,
-        queued=True,
-        options=((CONF_TENANT_ID, "ttn"),),
-    ),
-    Format(
-        "milesight",
-        ServerKind.MILESIGHT,
-        "1",
-        "csocket/#",
-        echoes_id=False,
-        queued=False,
-        reports=False,
-    ),
-]
 
 
 @pytest.fixture(scope="module")
@@ -275,3 +219,36 @@ async def test_rejects_invalid_commands(
     assert len(sent) == (1 if fmt.reports else 0)
     # The good command's report is the sentinel: the others got no answer.
     assert len(uplinks_of(adapter, later, EUIS[0])) == 1
+
+
+async def test_command_line_once(broker: Broker, fmt: Format) -> None:
+    """`simulate.py --format … --once` boots every socket in that format and exits."""
+    adapter = fmt.adapter()
+    async with broker.capture(fmt.topics) as captured:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(SCRIPT),
+            "--host",
+            broker.host,
+            "--port",
+            str(broker.port),
+            "--format",
+            fmt.name,
+            "--application-id",
+            fmt.application_id,
+            "--gateways",
+            "2",
+            "--hears",
+            "2=3",
+            "--once",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        output, _ = await asyncio.wait_for(process.communicate(), 10)
+        assert process.returncode == 0, output.decode()
+        await captured.wait_for(9 if fmt.reports else 6)
+
+    uplinks = uplinks_of(adapter, captured.messages)
+    assert [u.device.dev_eui for u in uplinks] == [e for e in EUIS for _ in (1, 2)]
+    # Gateway 2 hears only socket 3.
+    assert [u.gateway_count for u in uplinks] == [1, 1, 1, 1, 2, 2]
