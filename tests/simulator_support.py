@@ -101,6 +101,25 @@ def load_simulator() -> ModuleType:
     return module
 
 
+async def run_once(broker: Broker, *flags: str) -> str:
+    """Run `simulate.py --once` against broker; its output (it must succeed)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(SCRIPT),
+        "--host",
+        broker.host,
+        "--port",
+        str(broker.port),
+        *flags,
+        "--once",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), 10)
+    assert process.returncode == 0, output.decode()
+    return output.decode()
+
+
 @contextlib.asynccontextmanager
 async def running(sim: ModuleType, broker: Broker, **options: Any) -> Any:
     """The simulator running in-process against the suite's broker.

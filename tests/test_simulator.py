@@ -6,11 +6,9 @@ codec, so the simulator and the integration check each other.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import random
-import sys
 import uuid
 from types import ModuleType
 from typing import Any
@@ -29,7 +27,7 @@ from custom_components.csocket.network_servers import (
 )
 
 from .broker import Broker, Captured
-from .simulator_support import SCRIPT, load_simulator, running, wait_until
+from .simulator_support import load_simulator, run_once, running, wait_until
 
 APP_ID = "9e1b7c1e-2f55-4b0c-8d3a-0c4f2a6b7d10"
 EUIS = ["24e124148b000001", "24e124148b000002", "24e124148b000003"]
@@ -61,21 +59,7 @@ def uplinks(captured: Captured, dev_eui: str | None = None) -> list[Uplink]:
 async def test_once_joins_and_reports(broker: Broker) -> None:
     """`--once`: join, basic information, one report per socket, then exit."""
     async with broker.capture("application/#") as captured:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            str(SCRIPT),
-            "--host",
-            broker.host,
-            "--port",
-            str(broker.port),
-            "--application-id",
-            APP_ID,
-            "--once",
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-        output, _ = await asyncio.wait_for(process.communicate(), 10)
-        assert process.returncode == 0, output.decode()
+        output = await run_once(broker, "--application-id", APP_ID)
         await captured.wait_for(9)
 
     topics = [topic for topic, _ in captured.messages]
@@ -88,7 +72,7 @@ async def test_once_joins_and_reports(broker: Broker) -> None:
         ]
     events = [parse(m) for m in captured.messages]
     assert sum(isinstance(e, Join) for e in events) == 3
-    assert b"joined" in output
+    assert "joined" in output
 
     serials = set()
     for eui in EUIS:

@@ -7,9 +7,7 @@ the integration check each other's idea of each format.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from types import ModuleType
@@ -31,12 +29,12 @@ from custom_components.csocket.network_servers import (
 from .broker import Broker
 from .simulator_support import (
     FORMATS,
-    SCRIPT,
     Format,
     Recorder,
     events_of,
     load_simulator,
     recording,
+    run_once,
     running,
     uplinks_of,
     wait_until,
@@ -225,13 +223,8 @@ async def test_command_line_once(broker: Broker, fmt: Format) -> None:
     """`simulate.py --format … --once` boots every socket in that format and exits."""
     adapter = fmt.adapter()
     async with broker.capture(fmt.topics) as captured:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            str(SCRIPT),
-            "--host",
-            broker.host,
-            "--port",
-            str(broker.port),
+        await run_once(
+            broker,
             "--format",
             fmt.name,
             "--application-id",
@@ -240,12 +233,7 @@ async def test_command_line_once(broker: Broker, fmt: Format) -> None:
             "2",
             "--hears",
             "2=3",
-            "--once",
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
         )
-        output, _ = await asyncio.wait_for(process.communicate(), 10)
-        assert process.returncode == 0, output.decode()
         await captured.wait_for(9 if fmt.reports else 6)
 
     uplinks = uplinks_of(adapter, captured.messages)
