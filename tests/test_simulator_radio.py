@@ -48,10 +48,14 @@ def sim() -> ModuleType:
 
 
 async def publish_in_order(broker: Broker, downlinks: list[Downlink]) -> None:
-    """Publish on one connection, so the server gets them in this order."""
+    """Publish on one connection, so the server gets them in this order.
+
+    QoS 0 sends them back to back, without waiting for an acknowledgement
+    between two: a burst, as a scene produces.
+    """
     async with broker.client() as client:
         for downlink in downlinks:
-            await client.publish(downlink.topic, downlink.payload, qos=1)
+            await client.publish(downlink.topic, downlink.payload, qos=0)
 
 
 def eui(index: int) -> str:
@@ -149,7 +153,7 @@ async def test_txack_when_the_frame_leaves_the_gateway(
         application_id=APP_ID,
         sockets=20,
         airtime=None,  # computed: 1.319 s per on/off frame
-        time_scale=0.05,
+        time_scale=0.1,
     ) as simulator:
         clock = simulator.radio.clock
         async with recording(
@@ -242,6 +246,47 @@ async def test_uplinks_lost_while_the_only_gateway_transmits(
         # Socket 2 spoke after the last frame: both gateways heard it.
         assert reports[1].gateway_count == 2
     assert decode_uplink(reports[-1].payload)["socket_status"] is True
+
+
+async def test_socket_out_of_range(sim: ModuleType, broker: Broker) -> None:
+    """No gateway hears socket 2: nothing of it arrives, its downlinks fail."""
+    async with (
+        recording(broker, sim.Clock(), "application/#") as rec,
+        running(
+            sim,
+            broker,
+            application_id=APP_ID,
+            sockets=2,
+            coverage={1: frozenset({1})},
+        ) as simulator,
+    ):
+        await wait_until(rec, lambda: len(uplinks_of(ADAPTER, rec.messages)) >= 2)
+        since = len(rec.messages)
+        await publish_in_order(
+            broker,
+            [
+                ADAPTER.build_downlink(DeviceRef(eui(index), APP_ID), SWITCH_ON)
+                for index in (2, 1)
+            ],
+        )
+        # Socket 1's answer is the sentinel for socket 2's silence.
+        await wait_until(rec, lambda: uplinks_of(ADAPTER, rec.messages[since:]))
+
+    events = events_of(ADAPTER, rec.messages)
+    assert {e.device.dev_eui for e in events if hasattr(e, "device")} == {eui(1)}
+    lost = [what for dev_eui, what in simulator.lost if dev_eui == eui(2)]
+    assert lost[:2] == ["join", "basic information"]
+    assert len(lost) == 3
+    assert lost[2].startswith("report")
+    results = [
+        e
+        for e in events_of(ADAPTER, rec.messages[since:])
+        if isinstance(e, DownlinkResult)
+    ]
+    assert [(r.status, r.dev_eui, r.reason) for r in results] == [
+        (DownlinkStatus.FAILED, eui(2), "no gateway in range of the device"),
+        (DownlinkStatus.SENT, eui(1), None),
+    ]
 
 
 def test_cli_flags(sim: ModuleType) -> None:

@@ -7,6 +7,7 @@ import json
 import logging
 import random
 import uuid
+from collections import deque
 from typing import TYPE_CHECKING, Any, Final
 
 import aiomqtt
@@ -14,7 +15,7 @@ import aiomqtt
 from .config import Config
 from .device import SimulatedSocket, appliance_for
 from .life import SocketLife
-from .radio import Clock, Radio
+from .radio import Clock, Gateway, Radio
 from .servers import (
     DEFAULT_TENANT_ID,
     SERVERS,
@@ -76,8 +77,8 @@ class Simulator:
                 report_interval=config.interval,
                 f_port=config.f_port,
             )
-        # (DevEUI, what) of every uplink no gateway received.
-        self.lost: list[tuple[str, str]] = []
+        # (DevEUI, what) of the latest uplinks no gateway received.
+        self.lost: deque[tuple[str, str]] = deque(maxlen=1000)
         self._client: aiomqtt.Client | None = None
         self._stop = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -205,22 +206,22 @@ class Simulator:
                 continue
             gateway = self.radio.downlink_gateway(sock.index)
             # The place in the gateway's queue is taken in arrival order.
-            place = gateway.enqueue() if gateway is not None else None
+            place = (gateway, gateway.enqueue()) if gateway is not None else None
             self.spawn(self._downlink(sock, request, place), f"downlink {request.item}")
 
     async def _downlink(
         self,
         sock: SimulatedSocket,
         request: DownlinkRequest,
-        place: asyncio.Future[None] | None,
+        place: tuple[Gateway, asyncio.Future[None]] | None,
     ) -> None:
         if (queued := self.server.queued(sock, request)) is not None:
             await self._publish(*queued)
-        gateway = self.radio.downlink_gateway(sock.index)
-        if gateway is None or place is None:
+        if place is None:
             await self._fail(sock, request, "no gateway in range of the device")
             return
-        async with gateway.turn(place) as slot:
+        gateway, turn = place
+        async with gateway.turn(turn) as slot:
             if sock.index in self.config.fail_downlinks:
                 await self._fail(sock, request, self.config.fail_reason)
                 return
@@ -252,7 +253,11 @@ class Simulator:
     # The link of the sockets (SocketLife) ----------------------------------------
 
     async def joined(self, sock: SimulatedSocket) -> None:
-        """Publish the join event, where the server has one."""
+        """Publish the join event, where the server has one and a gateway heard."""
+        if not self.radio.receivers(sock.index):
+            self.lost.append((sock.dev_eui, "join"))
+            _LOGGER.warning("%s: join lost, no gateway heard it", sock)
+            return
         if (joined := self.server.join(sock)) is not None:
             await self._publish(*joined)
 
