@@ -28,8 +28,9 @@ class Config:
     downlink's time on air at spreading_factor; 0 turns airtime off. coverage
     maps a gateway number to the socket numbers it hears (a gateway missing
     there hears every socket). time_scale is wall seconds per radio second
-    (tests only). The downlinks of the sockets in fail_downlinks fail at the
-    network server with fail_reason when their turn comes.
+    (tests only): it speeds up airtime, not latency, reports or delay tasks,
+    which stay in wall seconds. The downlinks of the sockets in fail_downlinks
+    fail at the network server with fail_reason when their turn comes.
     """
 
     host: str = "127.0.0.1"
