@@ -6,16 +6,10 @@ codec, so the simulator and the integration check each other.
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
-import importlib.util
 import json
 import random
-import sys
 import uuid
-from collections.abc import Callable
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -33,22 +27,16 @@ from custom_components.csocket.network_servers import (
 )
 
 from .broker import Broker, Captured
+from .simulator_support import load_simulator, run_once, running, wait_until
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "simulate.py"
 APP_ID = "9e1b7c1e-2f55-4b0c-8d3a-0c4f2a6b7d10"
 EUIS = ["24e124148b000001", "24e124148b000002", "24e124148b000003"]
 
 
 @pytest.fixture(scope="module")
 def sim() -> ModuleType:
-    """scripts/simulate.py loaded as a module (scripts/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("csocket_simulate", SCRIPT)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    """scripts/simulate.py loaded as a module."""
+    return load_simulator()
 
 
 ADAPTER = create_adapter(ServerKind.CHIRPSTACK_V4, {CONF_APPLICATION_ID: APP_ID})
@@ -68,35 +56,10 @@ def uplinks(captured: Captured, dev_eui: str | None = None) -> list[Uplink]:
     ]
 
 
-async def wait_until(
-    captured: Captured, predicate: Callable[[], Any], seconds: float = 5
-) -> Any:
-    """Wait for new messages until `predicate()` returns something truthy."""
-    async with asyncio.timeout(seconds):
-        while not (result := predicate()):
-            captured.event.clear()
-            await captured.event.wait()
-    return result
-
-
 async def test_once_joins_and_reports(broker: Broker) -> None:
     """`--once`: join, basic information, one report per socket, then exit."""
     async with broker.capture("application/#") as captured:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            str(SCRIPT),
-            "--host",
-            broker.host,
-            "--port",
-            str(broker.port),
-            "--application-id",
-            APP_ID,
-            "--once",
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-        output, _ = await asyncio.wait_for(process.communicate(), 10)
-        assert process.returncode == 0, output.decode()
+        output = await run_once(broker, "--application-id", APP_ID)
         await captured.wait_for(9)
 
     topics = [topic for topic, _ in captured.messages]
@@ -109,7 +72,7 @@ async def test_once_joins_and_reports(broker: Broker) -> None:
         ]
     events = [parse(m) for m in captured.messages]
     assert sum(isinstance(e, Join) for e in events) == 3
-    assert b"joined" in output
+    assert "joined" in output
 
     serials = set()
     for eui in EUIS:
@@ -166,28 +129,6 @@ async def test_once_joins_and_reports(broker: Broker) -> None:
     assert heater["current"] == pytest.approx(expected * 1000, rel=0.01)
 
 
-@contextlib.asynccontextmanager
-async def running(sim: ModuleType, broker: Broker, **options: Any) -> Any:
-    """The simulator running in-process against the suite's broker."""
-    config = sim.Config(
-        host=broker.host,
-        port=broker.port,
-        application_id=APP_ID,
-        latency=0.02,
-        interval=3600,
-        seed=1,
-        **options,
-    )
-    simulator = sim.Simulator(config)
-    task = asyncio.create_task(simulator.run())
-    try:
-        await asyncio.wait_for(simulator.ready.wait(), 5)
-        yield simulator
-    finally:
-        simulator.stop()
-        await asyncio.wait_for(task, 5)
-
-
 def downlink(dev_eui: str, data: bytes, **extra: Any) -> tuple[str, str, bytes]:
     """Topic, queue item id and JSON of a ChirpStack v4 downlink command."""
     item = str(uuid.uuid4())
@@ -222,7 +163,7 @@ async def test_switch_off_and_enquire(sim: ModuleType, broker: Broker) -> None:
     heater = EUIS[1]
     async with (
         broker.capture("application/#") as captured,
-        running(sim, broker),
+        running(sim, broker, application_id=APP_ID),
     ):
         await wait_until(captured, lambda: len(uplinks(captured)) >= 6)
         since = len(captured.messages)
@@ -254,7 +195,7 @@ async def test_settings_are_echoed_and_applied(sim: ModuleType, broker: Broker) 
     kettle = EUIS[0]
     async with (
         broker.capture("application/#") as captured,
-        running(sim, broker) as simulator,
+        running(sim, broker, application_id=APP_ID) as simulator,
     ):
         await wait_until(captured, lambda: len(uplinks(captured)) >= 6)
         since = len(captured.messages)
@@ -320,7 +261,7 @@ async def test_rejects_what_chirpstack_rejects(sim: ModuleType, broker: Broker) 
     """A devEui that differs from the topic, or garbage, gets no txack."""
     async with (
         broker.capture("application/#") as captured,
-        running(sim, broker),
+        running(sim, broker, application_id=APP_ID),
     ):
         await wait_until(captured, lambda: len(uplinks(captured)) >= 6)
         topic, bad_item, body = downlink(EUIS[0], b"\xff\x28\xff")
