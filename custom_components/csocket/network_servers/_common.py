@@ -13,14 +13,24 @@ from __future__ import annotations
 
 import abc
 import binascii
+import dataclasses
 import json
 import re
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
+from ._address import (
+    AddressBook,
+    check_topic,
+    invalid_field,
+    invalid_identity,
+    not_a_level,
+)
 from .models import (
+    DOWNLINK_INVALID_IDENTITY,
+    DOWNLINK_INVALID_REQUEST,
+    IGNORED_INVALID_DEV_EUI,
     IGNORED_PROTOBUF,
     Adapter,
     DeviceRef,
@@ -29,6 +39,7 @@ from .models import (
     DownlinkStatus,
     Event,
     Ignored,
+    Join,
     Uplink,
 )
 
@@ -121,22 +132,29 @@ def b64encode(data: bytes) -> str:
     return binascii.b2a_base64(data, newline=False).decode("ascii")
 
 
+def hex_eui(value: object) -> str | None:
+    """16 lower-case hex digits from an EUI of 16 hex digits; None otherwise."""
+    if not isinstance(value, str) or len(value) != 16:
+        return None
+    # fromhex skips whitespace, but 8 bytes need all 16 characters.
+    try:
+        raw = bytes.fromhex(value)
+    except ValueError:
+        return None
+    return raw.hex() if len(raw) == 8 else None
+
+
 def normalize_eui(value: object) -> str | None:
     """16 lower-case hex digits from a hex or base64 EUI; None when invalid.
 
-    ChirpStack v3's "json" marshaler sends EUIs as base64 (12 characters for
-    8 bytes), every other format as hex, so the two cannot be confused.
+    Only ChirpStack v3's "json" marshaler sends EUIs as base64 (12 characters
+    for 8 bytes); every other format must use hex_eui().
     """
     if not isinstance(value, str):
         return None
     if len(value) == 16:
-        # fromhex skips whitespace, but 8 bytes need all 16 characters.
-        try:
-            raw: bytes | None = bytes.fromhex(value)
-        except ValueError:
-            return None
-    else:
-        raw = b64decode(value)
+        return hex_eui(value)
+    raw = b64decode(value)
     return raw.hex() if raw is not None and len(raw) == 8 else None
 
 
@@ -282,31 +300,17 @@ def config_text(config: Mapping[str, Any], key: str, default: str) -> str:
 
 
 def application_of(device: DeviceRef, configured: str) -> str | None:
-    """The device's application (seen in its uplinks), else the configured one."""
-    if device.application_id:
-        return device.application_id
-    return None if configured == WILDCARD else configured
+    """The configured application; for all applications, the device's.
 
-
-def filter_pattern(levels: Sequence[str]) -> re.Pattern[str]:
-    """Regex that fullmatches the topics of an MQTT filter split on "/".
-
-    "+" is any one level (also an empty one); "#" is any number of levels,
-    none included ("a/#" matches "a").
+    The device's application is the one of the topic its uplinks arrived on,
+    never one named in a message body.
     """
-    parts: list[str] = []
-    for level in levels:
-        if level == "#":
-            if not parts:
-                return re.compile(".*", re.DOTALL)
-            return re.compile("/".join(parts) + "(?:/.*)?", re.DOTALL)
-        parts.append("[^/]*" if level == "+" else re.escape(level))
-    return re.compile("/".join(parts))
+    return device.application_id if configured == WILDCARD else configured
 
 
-def filter_matches(levels: Sequence[str], topic: str) -> bool:
-    """MQTT topic-filter match; levels is the filter split on "/"."""
-    return filter_pattern(levels).fullmatch(topic) is not None
+def configured_or_topic(configured: str, seen: str | None) -> str | None:
+    """The application of a message: the configured one, else the topic's."""
+    return seen if configured == WILDCARD else configured
 
 
 class TopicTemplate:
@@ -434,7 +438,7 @@ def _tokenise(segment: str, syntax: re.Pattern[str]) -> list[tuple[str, bool]]:
     return tokens
 
 
-@dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class DownlinkFields:
     """A checked downlink, ready to be put into a server's format."""
 
@@ -467,6 +471,34 @@ class JsonAdapter(Adapter):
     rssi_keys: ClassVar[tuple[str, ...]] = ("rssi",)
     snr_key: ClassVar[str] = "snr"
     gateway_path: ClassVar[tuple[str, ...]]
+    # How the format encodes DevEUIs, for the reason of a rejected one.
+    eui_format: ClassVar[str] = "16 hexadecimal digits"
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        """Store the configuration; no device is addressed yet."""
+        super().__init__(config)
+        self.address_book = AddressBook()
+
+    @abc.abstractmethod
+    def address_fields(self) -> tuple[str, ...]:
+        """The DeviceRef fields the downlink topic uses besides the DevEUI."""
+
+    def pin(self, device: DeviceRef) -> None:
+        """Fix the addressing of device.dev_eui to device's (e.g. from storage)."""
+        self.address_book.pin(device)
+
+    def identify(self, topic: str, device: DeviceRef) -> DeviceRef | Ignored:
+        """The device as it is addressed, or Ignored when it cannot be.
+
+        Values that will go into downlink topics must each be one topic level;
+        the first valid identity of a DevEUI fixes its addressing.
+        """
+        if self.address_book.pinned(device.dev_eui) is device:
+            return device
+        fields = self.address_fields()
+        if (name := invalid_field(device, fields)) is not None:
+            return not_a_level(topic, device, name)
+        return self.address_book.settle(device, fields)
 
     def parse(self, topic: str, payload: bytes) -> Event:
         """Turn one MQTT message into a neutral event; never raises."""
@@ -522,11 +554,14 @@ class JsonAdapter(Adapter):
         else:
             payload = b"" if data is None else _payload(data)
             if payload is not None:
+                identified = self.identify(topic, device)
+                if isinstance(identified, Ignored):
+                    return identified
                 rssi, snr, gateways = link_quality(
                     rx_info, self.rssi_keys, self.snr_key, self.gateway_path
                 )
                 return Uplink(
-                    device,
+                    identified,
                     port,
                     payload,
                     f_cnt if type(f_cnt) is int else as_int(f_cnt),
@@ -540,6 +575,13 @@ class JsonAdapter(Adapter):
             reason = f"uplink data is not base64 ({data!r:.40})"
         return Ignored(reason, topic, device.dev_eui)
 
+    def join(self, topic: str, device: DeviceRef, time: object) -> Join | Ignored:
+        """Join of the device as it is addressed, or Ignored with the reason."""
+        identified = self.identify(topic, device)
+        if isinstance(identified, Ignored):
+            return identified
+        return Join(identified, parse_time(time))
+
     def build_downlink(
         self,
         device: DeviceRef,
@@ -550,12 +592,28 @@ class JsonAdapter(Adapter):
         correlation_id: str | None = None,
     ) -> Downlink:
         """Topic and JSON for a downlink; ValueError when it cannot be addressed."""
-        dev_eui = normalize_eui(device.dev_eui)
+        dev_eui = hex_eui(device.dev_eui)
         if dev_eui is None:
-            raise DownlinkError(f"Invalid DevEUI {device.dev_eui!r}")
+            raise DownlinkError(
+                f"Invalid DevEUI {device.dev_eui!r}", DOWNLINK_INVALID_REQUEST
+            )
         port = self.f_port if f_port is None else f_port
         if not MIN_F_PORT <= port <= MAX_F_PORT:
-            raise DownlinkError(f"FPort must be {MIN_F_PORT}-{MAX_F_PORT}, got {port}")
+            raise DownlinkError(
+                f"FPort must be {MIN_F_PORT}-{MAX_F_PORT}, got {port}",
+                DOWNLINK_INVALID_REQUEST,
+            )
+        # The first identity of the device, else the hub's, once checked.
+        device = self.address_book.pinned(dev_eui) or dataclasses.replace(
+            device, dev_eui=dev_eui
+        )
+        address_fields = self.address_fields()
+        if (name := invalid_field(device, address_fields)) is not None:
+            raise DownlinkError(
+                f"The {name} {getattr(device, name)!r:.60} of {dev_eui} cannot be "
+                "part of an MQTT topic",
+                DOWNLINK_INVALID_IDENTITY,
+            )
         fields = DownlinkFields(
             dev_eui,
             port,
@@ -564,6 +622,9 @@ class JsonAdapter(Adapter):
             correlation_id or str(uuid.uuid4()),
         )
         topic, body = self.downlink_message(device, fields)
+        check_topic(topic, self.command_filter(dev_eui))
+        # Addressed as the hub knows it when no uplink was seen (yet).
+        self.address_book.settle(device, address_fields)
         return Downlink(topic, dumps(body), fields.correlation_id, self.qos)
 
     @abc.abstractmethod
@@ -572,10 +633,34 @@ class JsonAdapter(Adapter):
     ) -> tuple[str, dict[str, Any]]:
         """Topic and JSON body of a checked downlink."""
 
-    @staticmethod
-    def no_device(topic: str, value: object) -> Ignored:
+    def no_device(self, topic: str, value: object) -> Ignored:
         """Ignored for a message without a usable DevEUI."""
-        return Ignored(f"message without a valid DevEUI ({value!r:.40})", topic)
+        if value is None or value == "":
+            return Ignored(f"message without a valid DevEUI ({value!r:.40})", topic)
+        return Ignored(
+            f"DevEUI {value!r:.40} is not {self.eui_format}",
+            topic,
+            code=IGNORED_INVALID_DEV_EUI,
+        )
+
+    @staticmethod
+    def contradiction(
+        topic: str, device: DeviceRef, *checks: tuple[str, object, object]
+    ) -> Ignored | None:
+        """Ignored when the body names the device unlike its topic or config.
+
+        checks: (key, value in the body, trusted value); a missing value on
+        either side is no contradiction.
+        """
+        for key, body, trusted in checks:
+            if body not in (None, "") and trusted is not None and body != trusted:
+                return invalid_identity(
+                    topic,
+                    device,
+                    f"the message's {key} {body!r:.60} is not {trusted!r:.60} "
+                    "of its topic or configuration",
+                )
+        return None
 
 
 def _payload(data: object) -> bytes | None:

@@ -13,12 +13,14 @@ from ._common import (
     application_of,
     as_str,
     config_text,
+    configured_or_topic,
     device_ref,
     dig,
+    hex_eui,
     is_downlink_error,
     json_loads,
+    normalize_eui,
     other_application,
-    parse_time,
     remember,
 )
 from .models import (
@@ -32,7 +34,6 @@ from .models import (
     DownlinkStatus,
     Event,
     Ignored,
-    Join,
     ServerKind,
     Subscription,
 )
@@ -109,6 +110,8 @@ class ChirpStackV3Adapter(JsonAdapter):
         'Protobuf? Set marshaler="json_v3" in the [application_server.integration]'
         " section of chirpstack-application-server.toml"
     )
+    protobuf_issue = "chirpstack_v3_protobuf"
+    eui_format = "16 hexadecimal digits (json_v3) or base64 of 8 bytes (json)"
     snr_key = "loRaSNR"
     gateway_path = ("gatewayID",)
 
@@ -144,16 +147,24 @@ class ChirpStackV3Adapter(JsonAdapter):
         if isinstance(route, Ignored):
             return route
         handler, topic_eui, topic_application = route
-        raw_eui = obj.get("devEUI") or topic_eui
-        device = device_ref(
-            raw_eui,
-            obj.get("applicationID") or topic_application,
-            None,
-            obj.get("deviceName"),
+        body_eui = obj.get("devEUI")
+        raw_eui = body_eui or topic_eui
+        # The body's EUI is hex (json_v3) or base64 (json); the topic's is hex.
+        eui = normalize_eui(body_eui) if body_eui else hex_eui(topic_eui)
+        application = configured_or_topic(self.application_id, topic_application)
+        device = (
+            None
+            if eui is None
+            else device_ref(eui, application, None, obj.get("deviceName"))
         )
         if device is None:
             return self.no_device(topic, raw_eui)
-        return handler(self, topic, obj, device)
+        return self.contradiction(
+            topic,
+            device,
+            ("devEUI", eui, hex_eui(topic_eui) or topic_eui),
+            ("applicationID", as_str(obj.get("applicationID")), application),
+        ) or handler(self, topic, obj, device)
 
     def _route(self, topic: str) -> _Route | Ignored:
         """Handler, DevEUI and application id of a topic; remembered per topic."""
@@ -194,8 +205,8 @@ class ChirpStackV3Adapter(JsonAdapter):
             _decoded(obj),
         )
 
-    def _join(self, _topic: str, obj: dict[str, Any], device: DeviceRef) -> Event:
-        return Join(device, parse_time(obj.get("publishedAt")))
+    def _join(self, topic: str, obj: dict[str, Any], device: DeviceRef) -> Event:
+        return self.join(topic, device, obj.get("publishedAt"))
 
     # v3 echoes no downlink id: the hub matches results on the DevEUI.
     def _txack(self, _topic: str, _obj: dict[str, Any], device: DeviceRef) -> Event:
@@ -219,6 +230,16 @@ class ChirpStackV3Adapter(JsonAdapter):
         "txack": _txack,
         "error": _error,
     }
+
+    def address_fields(self) -> tuple[str, ...]:
+        """The device's application, for all applications."""
+        return ("application_id",) if self.application_id == WILDCARD else ()
+
+    def command_filter(self, dev_eui: str) -> str:
+        """command/down (or tx) of dev_eui in the configured application(s)."""
+        return _DOWNLINK_TOPIC[self.topic_style].filter(
+            {"application_id": self.application_id, "dev_eui": dev_eui}
+        )
 
     def downlink_message(
         self, device: DeviceRef, fields: DownlinkFields
