@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
@@ -43,9 +43,7 @@ from custom_components.csocket.network_servers._address import (
     check_topic,
     is_topic_level,
 )
-
-if TYPE_CHECKING:
-    from custom_components.csocket.network_servers._common import JsonAdapter
+from custom_components.csocket.network_servers._common import JsonAdapter
 
 Loader = Callable[[str], dict[str, Any]]
 
@@ -156,6 +154,34 @@ def test_cs4_all_applications_take_the_topic_application(
     assert uplink.device.application_id == OTHER_APP
     downlink = adapter.build_downlink(uplink.device, REPORT)
     assert downlink.topic == f"application/{OTHER_APP}/device/{EUI}/command/down"
+
+
+@pytest.mark.parametrize(
+    ("adapter", "topic", "message"),
+    [
+        (
+            ChirpStackV4Adapter({}),
+            f"application/app\x07/device/{EUI}/event/up",
+            "chirpstack_v4_up_full",
+        ),
+        (
+            ChirpStackV3Adapter({}),
+            f"application/1\x1b/device/{V3_EUI}/event/up",
+            "chirpstack_v3_up_json_v3",
+        ),
+    ],
+)
+def test_topic_application_must_be_a_level(
+    fixture_json: Loader, adapter: JsonAdapter, topic: str, message: str
+) -> None:
+    """For all applications, the topic's application is checked like a name."""
+    event = fixture_json(message)
+    event.get("deviceInfo", event).pop("applicationId", None)
+    event.pop("applicationID", None)
+    result = adapter.parse(topic, encode(event))
+    assert isinstance(result, Ignored)
+    assert result.code == IGNORED_INVALID_IDENTITY
+    assert "application_id" in result.reason
 
 
 def test_cs4_first_application_stays(fixture_json: Loader) -> None:
