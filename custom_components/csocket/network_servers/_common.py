@@ -252,12 +252,16 @@ def device_ref(
     application_id: object = None,
     device_id: object = None,
     device_name: object = None,
+    *,
+    base64: bool = False,
 ) -> DeviceRef | None:
     """DeviceRef from raw JSON values; None without a valid DevEUI.
 
-    A device sends the same values in every message, so the DeviceRef of
-    recent ones is reused (it is immutable). Only str, int and None values are
-    keys: 1 == 1.0 == True would mix up values that as_str() tells apart.
+    The DevEUI must be 16 hex digits, or also base64 with base64=True (only
+    ChirpStack v3's json marshaler uses it). A device sends the same values
+    in every message, so the DeviceRef of recent ones is reused (it is
+    immutable). Only str, int and None values are keys: 1 == 1.0 == True
+    would mix up values that as_str() tells apart.
     """
     cacheable = (
         dev_eui.__class__ is str
@@ -266,10 +270,10 @@ def device_ref(
         and device_name.__class__ in _KEY_TYPES
     )
     if cacheable:
-        key = (dev_eui, application_id, device_id, device_name)
+        key = (dev_eui, application_id, device_id, device_name, base64)
         if (device := _DEVICES.get(key)) is not None:
             return device
-    eui = normalize_eui(dev_eui)
+    eui = normalize_eui(dev_eui) if base64 else hex_eui(dev_eui)
     if eui is None:
         return None
     device = DeviceRef(
@@ -289,7 +293,7 @@ def remember[K, V](cache: dict[K, V], key: K, value: V) -> V:
 # Entries of each cache of parse(): far more than the devices of a site.
 CACHE_SIZE: Final = 1024
 _KEY_TYPES: Final = frozenset({str, int, type(None)})
-_DEVICES: Final[dict[tuple[object, object, object, object], DeviceRef]] = {}
+_DEVICES: Final[dict[tuple[object, object, object, object, bool], DeviceRef]] = {}
 
 
 def config_text(config: Mapping[str, Any], key: str, default: str) -> str:

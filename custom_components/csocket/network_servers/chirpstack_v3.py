@@ -19,7 +19,6 @@ from ._common import (
     hex_eui,
     is_downlink_error,
     json_loads,
-    normalize_eui,
     other_application,
     remember,
 )
@@ -148,23 +147,29 @@ class ChirpStackV3Adapter(JsonAdapter):
             return route
         handler, topic_eui, topic_application = route
         body_eui = obj.get("devEUI")
-        raw_eui = body_eui or topic_eui
-        # The body's EUI is hex (json_v3) or base64 (json); the topic's is hex.
-        eui = normalize_eui(body_eui) if body_eui else hex_eui(topic_eui)
         application = configured_or_topic(self.application_id, topic_application)
+        # The body's EUI is hex (json_v3) or base64 (json); the topic's is hex.
         device = (
-            None
-            if eui is None
-            else device_ref(eui, application, None, obj.get("deviceName"))
+            device_ref(body_eui, application, None, obj.get("deviceName"), base64=True)
+            if body_eui
+            else device_ref(topic_eui, application, None, obj.get("deviceName"))
         )
         if device is None:
-            return self.no_device(topic, raw_eui)
-        return self.contradiction(
-            topic,
-            device,
-            ("devEUI", eui, hex_eui(topic_eui) or topic_eui),
-            ("applicationID", as_str(obj.get("applicationID")), application),
-        ) or handler(self, topic, obj, device)
+            return self.no_device(topic, body_eui or topic_eui)
+        body_application = obj.get("applicationID")
+        if (body_eui != topic_eui and body_eui) or (
+            body_application != application and body_application
+        ):
+            # Rare: compare what each names (base64 or hex, string or number).
+            conflict = self.contradiction(
+                topic,
+                device,
+                ("devEUI", device.dev_eui, hex_eui(topic_eui) or topic_eui),
+                ("applicationID", as_str(body_application), application),
+            )
+            if conflict is not None:
+                return conflict
+        return handler(self, topic, obj, device)
 
     def _route(self, topic: str) -> _Route | Ignored:
         """Handler, DevEUI and application id of a topic; remembered per topic."""

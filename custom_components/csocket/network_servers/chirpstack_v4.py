@@ -148,22 +148,25 @@ class ChirpStackV4Adapter(JsonAdapter):
             info = EMPTY
         body_eui = info.get("devEui")
         raw_eui = body_eui or topic_eui
-        # v4 EUIs are hex strings; base64 is some other (or forged) format.
-        eui = hex_eui(raw_eui)
         application = configured_or_topic(self.application_id, topic_application)
-        device = (
-            None
-            if eui is None
-            else device_ref(eui, application, None, info.get("deviceName"))
-        )
+        # v4 EUIs are hex strings; base64 is some other (or forged) format.
+        device = device_ref(raw_eui, application, None, info.get("deviceName"))
         if device is None:
             return self.no_device(topic, raw_eui)
-        return self.contradiction(
-            topic,
-            device,
-            ("devEui", eui, topic_eui and (hex_eui(topic_eui) or topic_eui)),
-            ("applicationId", info.get("applicationId"), application),
-        ) or handler(self, topic, obj, device)
+        body_application = info.get("applicationId")
+        if (body_eui != topic_eui and body_eui and topic_eui) or (
+            body_application != application and body_application
+        ):
+            # Rare: compare what each names (the EUIs' case may differ).
+            conflict = self.contradiction(
+                topic,
+                device,
+                ("devEui", device.dev_eui, hex_eui(topic_eui) or topic_eui),
+                ("applicationId", body_application, application),
+            )
+            if conflict is not None:
+                return conflict
+        return handler(self, topic, obj, device)
 
     def _route(self, topic: str) -> _Route | Ignored:
         """Handler, DevEUI and application id of a topic; remembered per topic."""

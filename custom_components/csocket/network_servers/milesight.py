@@ -16,7 +16,6 @@ from ._common import (
     TopicTemplate,
     config_text,
     device_ref,
-    hex_eui,
 )
 from .models import (
     CONF_DOWNLINK_TOPIC,
@@ -109,16 +108,11 @@ class MilesightAdapter(JsonAdapter):
         if self._uplink_match(topic) is None:
             return Ignored(f"topic does not match {self.uplink_topic!r}", topic)
         raw_eui = obj.get("devEUI")
-        eui = hex_eui(raw_eui)
-        device = (
-            None
-            if eui is None
-            else device_ref(
-                eui,
-                obj.get("applicationID"),  # string or number by firmware
-                obj.get("deviceID"),
-                obj.get("deviceName"),
-            )
+        device = device_ref(
+            raw_eui,
+            obj.get("applicationID"),  # string or number by firmware
+            obj.get("deviceID"),
+            obj.get("deviceName"),
         )
         if device is None:
             if raw_eui:

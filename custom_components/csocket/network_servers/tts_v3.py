@@ -122,8 +122,7 @@ class TtsV3Adapter(JsonAdapter):
         application = configured_or_topic(
             self.application_id, parts[1].partition("@")[0]
         )
-        eui = hex_eui(raw_eui)
-        device = None if eui is None else device_ref(eui, application, device_id)
+        device = device_ref(raw_eui, application, device_id)
         if device is None:
             return self.no_device(topic, raw_eui)
         body_application = dig(ids, "application_ids", "application_id")
