@@ -245,6 +245,20 @@ def test_cs4_display_name_may_be_anything(fixture_json: Loader) -> None:
     assert adapter.build_downlink(uplink.device, REPORT).topic == CS4_COMMAND
 
 
+def test_renamed_device_shows_its_new_name(fixture_json: Loader) -> None:
+    """Where the name addresses nothing, a new name is just displayed."""
+    cs4 = ChirpStackV4Adapter({CONF_APPLICATION_ID: APP})
+    cs4.parse(CS4_TOPIC, cs4_up(fixture_json, deviceName="Kettle"))
+    renamed = cs4.parse(CS4_TOPIC, cs4_up(fixture_json, deviceName="Tea kettle"))
+    assert isinstance(renamed, Uplink)
+    assert renamed.device == DeviceRef(EUI, APP, None, "Tea kettle")
+    milesight = MilesightAdapter({})
+    milesight.parse("csocket/uplink", ms_up(fixture_json, deviceName="Fan"))
+    renamed = milesight.parse("csocket/uplink", ms_up(fixture_json, deviceName="Fan 2"))
+    assert isinstance(renamed, Uplink)
+    assert renamed.device.device_name == "Fan 2"
+
+
 # ChirpStack v3 -----------------------------------------------------------
 
 

@@ -80,10 +80,15 @@ class DownlinkStatus(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class DeviceRef:
-    """Everything needed to address a device on its network server."""
+    """Everything needed to address a device on its network server.
+
+    Fields a server's downlink topic uses are one MQTT topic level each and,
+    in parse() results, those of the DevEUI's first identity (Adapter.pin).
+    """
 
     dev_eui: str  # 16 lowercase hex characters
-    application_id: str | None = None  # the server's application id, when known
+    # From the configuration, or the topic an uplink arrived on; never a body.
+    application_id: str | None = None
     device_id: str | None = None  # TTS device id; the server's device id otherwise
     device_name: str | None = None  # human name given on the network server
 
