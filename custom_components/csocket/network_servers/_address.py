@@ -9,12 +9,15 @@ so nothing an uplink says can send a downlink to another device's topic.
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import re
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, ClassVar, Final
 
 from .models import (
+    DOWNLINK_INVALID_IDENTITY,
     DOWNLINK_TOPIC_MISMATCH,
+    IGNORED_INVALID_DEV_EUI,
     IGNORED_INVALID_IDENTITY,
     DeviceRef,
     DownlinkError,
@@ -156,3 +159,77 @@ class AddressBook:
     def pinned(self, dev_eui: str) -> DeviceRef | None:
         """The pinned identity of dev_eui, if any."""
         return self._pins.get(dev_eui)
+
+
+class Addressing:
+    """How an adapter names devices: checked identities, the first one pinned."""
+
+    # How the format encodes DevEUIs, for the reason of a rejected one.
+    eui_format: ClassVar[str] = "16 hexadecimal digits"
+    address_book: AddressBook
+
+    @abc.abstractmethod
+    def address_fields(self) -> tuple[str, ...]:
+        """The DeviceRef fields the downlink topic uses besides the DevEUI."""
+
+    def pin(self, device: DeviceRef) -> None:
+        """Fix the addressing of device.dev_eui to device's (e.g. from storage)."""
+        self.address_book.pin(device)
+
+    def identify(self, topic: str, device: DeviceRef) -> DeviceRef | Ignored:
+        """The device as it is addressed, or Ignored when it cannot be.
+
+        Values that will go into downlink topics must each be one topic level;
+        the first valid identity of a DevEUI fixes its addressing.
+        """
+        if self.address_book.pinned(device.dev_eui) is device:
+            return device
+        fields = self.address_fields()
+        if (name := invalid_field(device, fields)) is not None:
+            return not_a_level(topic, device, name)
+        return self.address_book.settle(device, fields)
+
+    def addressed(self, device: DeviceRef, dev_eui: str) -> DeviceRef:
+        """The identity a downlink to dev_eui uses: the pinned one, else device.
+
+        DownlinkError when a value its topic needs is not one topic level.
+        """
+        device = self.address_book.pinned(dev_eui) or dataclasses.replace(
+            device, dev_eui=dev_eui
+        )
+        if (name := invalid_field(device, self.address_fields())) is not None:
+            raise DownlinkError(
+                f"The {name} {getattr(device, name)!r:.60} of {dev_eui} cannot be "
+                "part of an MQTT topic",
+                DOWNLINK_INVALID_IDENTITY,
+            )
+        return device
+
+    def no_device(self, topic: str, value: object) -> Ignored:
+        """Ignored for a message without a usable DevEUI."""
+        if value is None or value == "":
+            return Ignored(f"message without a valid DevEUI ({value!r:.40})", topic)
+        return Ignored(
+            f"DevEUI {value!r:.40} is not {self.eui_format}",
+            topic,
+            code=IGNORED_INVALID_DEV_EUI,
+        )
+
+    @staticmethod
+    def contradiction(
+        topic: str, device: DeviceRef, *checks: tuple[str, object, object]
+    ) -> Ignored | None:
+        """Ignored when the body names the device unlike its topic or config.
+
+        checks: (key, value in the body, trusted value); a missing value on
+        either side is no contradiction.
+        """
+        for key, body, trusted in checks:
+            if body not in (None, "") and trusted is not None and body != trusted:
+                return invalid_identity(
+                    topic,
+                    device,
+                    f"the message's {key} {body!r:.60} is not {trusted!r:.60} "
+                    "of its topic or configuration",
+                )
+        return None

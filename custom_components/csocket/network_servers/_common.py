@@ -13,24 +13,16 @@ from __future__ import annotations
 
 import abc
 import binascii
-import dataclasses
 import json
 import re
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
-from ._address import (
-    AddressBook,
-    check_topic,
-    invalid_field,
-    invalid_identity,
-    not_a_level,
-)
+from ._address import AddressBook, Addressing, check_topic
 from .models import (
-    DOWNLINK_INVALID_IDENTITY,
     DOWNLINK_INVALID_REQUEST,
-    IGNORED_INVALID_DEV_EUI,
     IGNORED_PROTOBUF,
     Adapter,
     DeviceRef,
@@ -442,7 +434,7 @@ def _tokenise(segment: str, syntax: re.Pattern[str]) -> list[tuple[str, bool]]:
     return tokens
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True)
 class DownlinkFields:
     """A checked downlink, ready to be put into a server's format."""
 
@@ -464,7 +456,7 @@ def other_application(configured: str, seen: str | None, topic: str) -> Ignored 
     return Ignored(f"topic of application {seen!r}, not {configured!r}", topic)
 
 
-class JsonAdapter(Adapter):
+class JsonAdapter(Addressing, Adapter):
     """Base of the adapters: JSON decoding, uplink checks and downlink checks."""
 
     # Defaults of the keys this server uses, in display order.
@@ -475,34 +467,11 @@ class JsonAdapter(Adapter):
     rssi_keys: ClassVar[tuple[str, ...]] = ("rssi",)
     snr_key: ClassVar[str] = "snr"
     gateway_path: ClassVar[tuple[str, ...]]
-    # How the format encodes DevEUIs, for the reason of a rejected one.
-    eui_format: ClassVar[str] = "16 hexadecimal digits"
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         """Store the configuration; no device is addressed yet."""
         super().__init__(config)
         self.address_book = AddressBook()
-
-    @abc.abstractmethod
-    def address_fields(self) -> tuple[str, ...]:
-        """The DeviceRef fields the downlink topic uses besides the DevEUI."""
-
-    def pin(self, device: DeviceRef) -> None:
-        """Fix the addressing of device.dev_eui to device's (e.g. from storage)."""
-        self.address_book.pin(device)
-
-    def identify(self, topic: str, device: DeviceRef) -> DeviceRef | Ignored:
-        """The device as it is addressed, or Ignored when it cannot be.
-
-        Values that will go into downlink topics must each be one topic level;
-        the first valid identity of a DevEUI fixes its addressing.
-        """
-        if self.address_book.pinned(device.dev_eui) is device:
-            return device
-        fields = self.address_fields()
-        if (name := invalid_field(device, fields)) is not None:
-            return not_a_level(topic, device, name)
-        return self.address_book.settle(device, fields)
 
     def parse(self, topic: str, payload: bytes) -> Event:
         """Turn one MQTT message into a neutral event; never raises."""
@@ -607,17 +576,7 @@ class JsonAdapter(Adapter):
                 f"FPort must be {MIN_F_PORT}-{MAX_F_PORT}, got {port}",
                 DOWNLINK_INVALID_REQUEST,
             )
-        # The first identity of the device, else the hub's, once checked.
-        device = self.address_book.pinned(dev_eui) or dataclasses.replace(
-            device, dev_eui=dev_eui
-        )
-        address_fields = self.address_fields()
-        if (name := invalid_field(device, address_fields)) is not None:
-            raise DownlinkError(
-                f"The {name} {getattr(device, name)!r:.60} of {dev_eui} cannot be "
-                "part of an MQTT topic",
-                DOWNLINK_INVALID_IDENTITY,
-            )
+        device = self.addressed(device, dev_eui)
         fields = DownlinkFields(
             dev_eui,
             port,
@@ -628,7 +587,7 @@ class JsonAdapter(Adapter):
         topic, body = self.downlink_message(device, fields)
         check_topic(topic, self.command_filter(dev_eui))
         # Addressed as the hub knows it when no uplink was seen (yet).
-        self.address_book.settle(device, address_fields)
+        self.address_book.settle(device, self.address_fields())
         return Downlink(topic, dumps(body), fields.correlation_id, self.qos)
 
     @abc.abstractmethod
@@ -636,35 +595,6 @@ class JsonAdapter(Adapter):
         self, device: DeviceRef, fields: DownlinkFields
     ) -> tuple[str, dict[str, Any]]:
         """Topic and JSON body of a checked downlink."""
-
-    def no_device(self, topic: str, value: object) -> Ignored:
-        """Ignored for a message without a usable DevEUI."""
-        if value is None or value == "":
-            return Ignored(f"message without a valid DevEUI ({value!r:.40})", topic)
-        return Ignored(
-            f"DevEUI {value!r:.40} is not {self.eui_format}",
-            topic,
-            code=IGNORED_INVALID_DEV_EUI,
-        )
-
-    @staticmethod
-    def contradiction(
-        topic: str, device: DeviceRef, *checks: tuple[str, object, object]
-    ) -> Ignored | None:
-        """Ignored when the body names the device unlike its topic or config.
-
-        checks: (key, value in the body, trusted value); a missing value on
-        either side is no contradiction.
-        """
-        for key, body, trusted in checks:
-            if body not in (None, "") and trusted is not None and body != trusted:
-                return invalid_identity(
-                    topic,
-                    device,
-                    f"the message's {key} {body!r:.60} is not {trusted!r:.60} "
-                    "of its topic or configuration",
-                )
-        return None
 
 
 def _payload(data: object) -> bytes | None:
