@@ -160,7 +160,11 @@ async def test_reconfigured_application_drops_old_subscription(
 
     await broker.publish(*cs4_uplink(REPORT, f_cnt=1))  # old application
     topic, payload = cs4_uplink(REPORT, f_cnt=2, dev_eui=DEV_EUI_2, name="New app")
-    await broker.publish(topic.replace(APP_ID, other_app), payload)
+    # ChirpStack names the application in the topic and the body alike.
+    await broker.publish(
+        topic.replace(APP_ID, other_app),
+        payload.replace(APP_ID.encode(), other_app.encode()),
+    )
     await wait_for(hass, lambda: DEV_EUI_2 in hub.devices)
     assert DEV_EUI not in hub.devices
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from pathlib import Path
 from unittest.mock import patch
 
 import pytest
@@ -14,6 +16,7 @@ from homeassistant.helpers import issue_registry as ir
 from pytest_homeassistant_custom_component.common import snapshot_platform
 from syrupy.assertion import SnapshotAssertion
 
+from custom_components import csocket
 from custom_components.csocket.const import CONF_AUTO_ADD, CONF_DEV_EUIS, DOMAIN
 from custom_components.csocket.network_servers import (
     CONF_APPLICATION_ID,
@@ -284,3 +287,22 @@ async def test_protobuf_raises_repair_issue(
         issue_registry.async_get_issue(DOMAIN, f"chirpstack_protobuf_{entry.entry_id}")
         is None
     )
+
+
+async def test_protobuf_from_chirpstack_v3_names_the_v3_fix(
+    hass: HomeAssistant, broker: Broker, issue_registry: ir.IssueRegistry
+) -> None:
+    """v3 needs marshaler="json_v3", not v4's json=true."""
+    entry = make_entry(broker, ServerKind.CHIRPSTACK_V3, application_id="12")
+    await setup_entry(hass, entry)
+    topic, _ = cs3_uplink(REPORT)
+    await send_uplink(hass, broker, topic, b"\x08\x0c\x12\x07sockets")
+    issue = issue_registry.async_get_issue(
+        DOMAIN, f"chirpstack_protobuf_{entry.entry_id}"
+    )
+    assert issue is not None
+    strings = json.loads(
+        (Path(csocket.__file__).parent / "translations" / "en.json").read_text()
+    )["issues"][issue.translation_key]
+    assert 'marshaler="json_v3"' in strings["description"]
+    assert "json=true" not in strings["description"]

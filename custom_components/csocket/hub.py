@@ -337,7 +337,7 @@ class CsocketHub:
                 self.protobuf_issue_id,
                 is_fixable=False,
                 severity=ir.IssueSeverity.ERROR,
-                translation_key="chirpstack_protobuf",
+                translation_key=self.adapter.protobuf_issue,
                 translation_placeholders={"title": self.entry.title},
             )
 

@@ -13,6 +13,7 @@ from custom_components.csocket.network_servers import (
     CONF_APPLICATION_ID,
     CONF_MARSHALER,
     CONF_TOPIC_STYLE,
+    IGNORED_INVALID_DEV_EUI,
     MARSHALER_JSON,
     TOPIC_STYLE_LEGACY,
     ChirpStackV3Adapter,
@@ -256,7 +257,10 @@ def test_bad_dev_eui(adapter: ChirpStackV3Adapter, fixture_json: Loader) -> None
     event = fixture_json("chirpstack_v3_up_json_v3") | {"devEUI": "AgICAg=="}
     topic = "application/123/device/x/event/up"
     assert adapter.parse(topic, encode(event)) == Ignored(
-        "message without a valid DevEUI ('AgICAg==')", topic
+        "DevEUI 'AgICAg==' is not 16 hexadecimal digits (json_v3) or base64 of "
+        "8 bytes (json)",
+        topic,
+        code=IGNORED_INVALID_DEV_EUI,
     )
 
 
@@ -323,6 +327,8 @@ def test_downlink_matches_the_docs(adapter: ChirpStackV3Adapter) -> None:
 
 def test_legacy_downlink_uses_the_device_application() -> None:
     adapter = ChirpStackV3Adapter({CONF_TOPIC_STYLE: TOPIC_STYLE_LEGACY})
+    with pytest.raises(ValueError, match="application_id"):
+        adapter.build_downlink(DeviceRef(EUI), b"\xff")
     downlink = adapter.build_downlink(DeviceRef(EUI, "7"), b"\xff")
     assert downlink.topic == f"application/7/device/{EUI}/tx"
     assert json.loads(downlink.payload) == {
@@ -330,5 +336,3 @@ def test_legacy_downlink_uses_the_device_application() -> None:
         "fPort": 85,
         "data": "/w==",
     }
-    with pytest.raises(ValueError, match="application_id"):
-        adapter.build_downlink(DeviceRef(EUI), b"\xff")

@@ -13,6 +13,7 @@ from custom_components.csocket.network_servers import (
     CONF_APPLICATION_ID,
     CONF_COMMAND_TOPIC,
     CONF_EVENT_TOPIC,
+    IGNORED_INVALID_DEV_EUI,
     ChirpStackV4Adapter,
     DeviceRef,
     DownlinkResult,
@@ -270,7 +271,9 @@ def test_no_dev_eui_anywhere(
     event["deviceInfo"]["devEui"] = "nothex"
     topic = f"application/{APP}/device/nothex/event/up"
     assert adapter.parse(topic, encode(event)) == Ignored(
-        "message without a valid DevEUI ('nothex')", topic
+        "DevEUI 'nothex' is not 16 hexadecimal digits",
+        topic,
+        code=IGNORED_INVALID_DEV_EUI,
     )
 
 

@@ -26,6 +26,7 @@ from custom_components.csocket.network_servers import (
     _common,
     create_adapter,
 )
+from custom_components.csocket.network_servers._address import filter_matches
 from custom_components.csocket.network_servers._common import (
     TopicTemplate,
     as_int,
@@ -33,7 +34,6 @@ from custom_components.csocket.network_servers._common import (
     b64decode,
     config_text,
     device_ref,
-    filter_matches,
     is_downlink_error,
     link_quality,
     normalize_eui,

@@ -20,7 +20,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
+from ._address import AddressBook, Addressing, check_topic
 from .models import (
+    DOWNLINK_INVALID_REQUEST,
     IGNORED_PROTOBUF,
     Adapter,
     DeviceRef,
@@ -29,6 +31,7 @@ from .models import (
     DownlinkStatus,
     Event,
     Ignored,
+    Join,
     Uplink,
 )
 
@@ -121,22 +124,29 @@ def b64encode(data: bytes) -> str:
     return binascii.b2a_base64(data, newline=False).decode("ascii")
 
 
+def hex_eui(value: object) -> str | None:
+    """16 lower-case hex digits from an EUI of 16 hex digits; None otherwise."""
+    if not isinstance(value, str) or len(value) != 16:
+        return None
+    # fromhex skips whitespace, but 8 bytes need all 16 characters.
+    try:
+        raw = bytes.fromhex(value)
+    except ValueError:
+        return None
+    return raw.hex() if len(raw) == 8 else None
+
+
 def normalize_eui(value: object) -> str | None:
     """16 lower-case hex digits from a hex or base64 EUI; None when invalid.
 
-    ChirpStack v3's "json" marshaler sends EUIs as base64 (12 characters for
-    8 bytes), every other format as hex, so the two cannot be confused.
+    Only ChirpStack v3's "json" marshaler sends EUIs as base64 (12 characters
+    for 8 bytes); every other format must use hex_eui().
     """
     if not isinstance(value, str):
         return None
     if len(value) == 16:
-        # fromhex skips whitespace, but 8 bytes need all 16 characters.
-        try:
-            raw: bytes | None = bytes.fromhex(value)
-        except ValueError:
-            return None
-    else:
-        raw = b64decode(value)
+        return hex_eui(value)
+    raw = b64decode(value)
     return raw.hex() if raw is not None and len(raw) == 8 else None
 
 
@@ -234,12 +244,16 @@ def device_ref(
     application_id: object = None,
     device_id: object = None,
     device_name: object = None,
+    *,
+    base64: bool = False,
 ) -> DeviceRef | None:
     """DeviceRef from raw JSON values; None without a valid DevEUI.
 
-    A device sends the same values in every message, so the DeviceRef of
-    recent ones is reused (it is immutable). Only str, int and None values are
-    keys: 1 == 1.0 == True would mix up values that as_str() tells apart.
+    The DevEUI must be 16 hex digits, or also base64 with base64=True (only
+    ChirpStack v3's json marshaler uses it). A device sends the same values
+    in every message, so the DeviceRef of recent ones is reused (it is
+    immutable). Only str, int and None values are keys: 1 == 1.0 == True
+    would mix up values that as_str() tells apart.
     """
     cacheable = (
         dev_eui.__class__ is str
@@ -248,10 +262,10 @@ def device_ref(
         and device_name.__class__ in _KEY_TYPES
     )
     if cacheable:
-        key = (dev_eui, application_id, device_id, device_name)
+        key = (dev_eui, application_id, device_id, device_name, base64)
         if (device := _DEVICES.get(key)) is not None:
             return device
-    eui = normalize_eui(dev_eui)
+    eui = normalize_eui(dev_eui) if base64 else hex_eui(dev_eui)
     if eui is None:
         return None
     device = DeviceRef(
@@ -271,7 +285,7 @@ def remember[K, V](cache: dict[K, V], key: K, value: V) -> V:
 # Entries of each cache of parse(): far more than the devices of a site.
 CACHE_SIZE: Final = 1024
 _KEY_TYPES: Final = frozenset({str, int, type(None)})
-_DEVICES: Final[dict[tuple[object, object, object, object], DeviceRef]] = {}
+_DEVICES: Final[dict[tuple[object, object, object, object, bool], DeviceRef]] = {}
 
 
 def config_text(config: Mapping[str, Any], key: str, default: str) -> str:
@@ -282,31 +296,17 @@ def config_text(config: Mapping[str, Any], key: str, default: str) -> str:
 
 
 def application_of(device: DeviceRef, configured: str) -> str | None:
-    """The device's application (seen in its uplinks), else the configured one."""
-    if device.application_id:
-        return device.application_id
-    return None if configured == WILDCARD else configured
+    """The configured application; for all applications, the device's.
 
-
-def filter_pattern(levels: Sequence[str]) -> re.Pattern[str]:
-    """Regex that fullmatches the topics of an MQTT filter split on "/".
-
-    "+" is any one level (also an empty one); "#" is any number of levels,
-    none included ("a/#" matches "a").
+    The device's application is the one of the topic its uplinks arrived on,
+    never one named in a message body.
     """
-    parts: list[str] = []
-    for level in levels:
-        if level == "#":
-            if not parts:
-                return re.compile(".*", re.DOTALL)
-            return re.compile("/".join(parts) + "(?:/.*)?", re.DOTALL)
-        parts.append("[^/]*" if level == "+" else re.escape(level))
-    return re.compile("/".join(parts))
+    return device.application_id if configured == WILDCARD else configured
 
 
-def filter_matches(levels: Sequence[str], topic: str) -> bool:
-    """MQTT topic-filter match; levels is the filter split on "/"."""
-    return filter_pattern(levels).fullmatch(topic) is not None
+def configured_or_topic(configured: str, seen: str | None) -> str | None:
+    """The application of a message: the configured one, else the topic's."""
+    return seen if configured == WILDCARD else configured
 
 
 class TopicTemplate:
@@ -456,7 +456,7 @@ def other_application(configured: str, seen: str | None, topic: str) -> Ignored 
     return Ignored(f"topic of application {seen!r}, not {configured!r}", topic)
 
 
-class JsonAdapter(Adapter):
+class JsonAdapter(Addressing, Adapter):
     """Base of the adapters: JSON decoding, uplink checks and downlink checks."""
 
     # Defaults of the keys this server uses, in display order.
@@ -467,6 +467,11 @@ class JsonAdapter(Adapter):
     rssi_keys: ClassVar[tuple[str, ...]] = ("rssi",)
     snr_key: ClassVar[str] = "snr"
     gateway_path: ClassVar[tuple[str, ...]]
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        """Store the configuration; no device is addressed yet."""
+        super().__init__(config)
+        self.address_book = AddressBook()
 
     def parse(self, topic: str, payload: bytes) -> Event:
         """Turn one MQTT message into a neutral event; never raises."""
@@ -522,11 +527,14 @@ class JsonAdapter(Adapter):
         else:
             payload = b"" if data is None else _payload(data)
             if payload is not None:
+                identified = self.identify(topic, device)
+                if isinstance(identified, Ignored):
+                    return identified
                 rssi, snr, gateways = link_quality(
                     rx_info, self.rssi_keys, self.snr_key, self.gateway_path
                 )
                 return Uplink(
-                    device,
+                    identified,
                     port,
                     payload,
                     f_cnt if type(f_cnt) is int else as_int(f_cnt),
@@ -540,6 +548,13 @@ class JsonAdapter(Adapter):
             reason = f"uplink data is not base64 ({data!r:.40})"
         return Ignored(reason, topic, device.dev_eui)
 
+    def join(self, topic: str, device: DeviceRef, time: object) -> Join | Ignored:
+        """Join of the device as it is addressed, or Ignored with the reason."""
+        identified = self.identify(topic, device)
+        if isinstance(identified, Ignored):
+            return identified
+        return Join(identified, parse_time(time))
+
     def build_downlink(
         self,
         device: DeviceRef,
@@ -550,12 +565,18 @@ class JsonAdapter(Adapter):
         correlation_id: str | None = None,
     ) -> Downlink:
         """Topic and JSON for a downlink; ValueError when it cannot be addressed."""
-        dev_eui = normalize_eui(device.dev_eui)
+        dev_eui = hex_eui(device.dev_eui)
         if dev_eui is None:
-            raise DownlinkError(f"Invalid DevEUI {device.dev_eui!r}")
+            raise DownlinkError(
+                f"Invalid DevEUI {device.dev_eui!r}", DOWNLINK_INVALID_REQUEST
+            )
         port = self.f_port if f_port is None else f_port
         if not MIN_F_PORT <= port <= MAX_F_PORT:
-            raise DownlinkError(f"FPort must be {MIN_F_PORT}-{MAX_F_PORT}, got {port}")
+            raise DownlinkError(
+                f"FPort must be {MIN_F_PORT}-{MAX_F_PORT}, got {port}",
+                DOWNLINK_INVALID_REQUEST,
+            )
+        device = self.addressed(device, dev_eui)
         fields = DownlinkFields(
             dev_eui,
             port,
@@ -564,6 +585,9 @@ class JsonAdapter(Adapter):
             correlation_id or str(uuid.uuid4()),
         )
         topic, body = self.downlink_message(device, fields)
+        check_topic(topic, self.command_filter(dev_eui))
+        # Addressed as the hub knows it when no uplink was seen (yet).
+        self.address_book.settle(device, self.address_fields())
         return Downlink(topic, dumps(body), fields.correlation_id, self.qos)
 
     @abc.abstractmethod
@@ -571,11 +595,6 @@ class JsonAdapter(Adapter):
         self, device: DeviceRef, fields: DownlinkFields
     ) -> tuple[str, dict[str, Any]]:
         """Topic and JSON body of a checked downlink."""
-
-    @staticmethod
-    def no_device(topic: str, value: object) -> Ignored:
-        """Ignored for a message without a usable DevEUI."""
-        return Ignored(f"message without a valid DevEUI ({value!r:.40})", topic)
 
 
 def _payload(data: object) -> bytes | None:

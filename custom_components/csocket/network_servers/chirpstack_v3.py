@@ -13,12 +13,13 @@ from ._common import (
     application_of,
     as_str,
     config_text,
+    configured_or_topic,
     device_ref,
     dig,
+    hex_eui,
     is_downlink_error,
     json_loads,
     other_application,
-    parse_time,
     remember,
 )
 from .models import (
@@ -32,7 +33,6 @@ from .models import (
     DownlinkStatus,
     Event,
     Ignored,
-    Join,
     ServerKind,
     Subscription,
 )
@@ -109,6 +109,8 @@ class ChirpStackV3Adapter(JsonAdapter):
         'Protobuf? Set marshaler="json_v3" in the [application_server.integration]'
         " section of chirpstack-application-server.toml"
     )
+    protobuf_issue = "chirpstack_v3_protobuf"
+    eui_format = "16 hexadecimal digits (json_v3) or base64 of 8 bytes (json)"
     snr_key = "loRaSNR"
     gateway_path = ("gatewayID",)
 
@@ -144,15 +146,29 @@ class ChirpStackV3Adapter(JsonAdapter):
         if isinstance(route, Ignored):
             return route
         handler, topic_eui, topic_application = route
-        raw_eui = obj.get("devEUI") or topic_eui
-        device = device_ref(
-            raw_eui,
-            obj.get("applicationID") or topic_application,
-            None,
-            obj.get("deviceName"),
+        body_eui = obj.get("devEUI")
+        application = configured_or_topic(self.application_id, topic_application)
+        # The body's EUI is hex (json_v3) or base64 (json); the topic's is hex.
+        device = (
+            device_ref(body_eui, application, None, obj.get("deviceName"), base64=True)
+            if body_eui
+            else device_ref(topic_eui, application, None, obj.get("deviceName"))
         )
         if device is None:
-            return self.no_device(topic, raw_eui)
+            return self.no_device(topic, body_eui or topic_eui)
+        body_application = obj.get("applicationID")
+        if (body_eui != topic_eui and body_eui) or (
+            body_application != application and body_application
+        ):
+            # Rare: compare what each names (base64 or hex, string or number).
+            conflict = self.contradiction(
+                topic,
+                device,
+                ("devEUI", device.dev_eui, hex_eui(topic_eui) or topic_eui),
+                ("applicationID", as_str(body_application), application),
+            )
+            if conflict is not None:
+                return conflict
         return handler(self, topic, obj, device)
 
     def _route(self, topic: str) -> _Route | Ignored:
@@ -194,8 +210,8 @@ class ChirpStackV3Adapter(JsonAdapter):
             _decoded(obj),
         )
 
-    def _join(self, _topic: str, obj: dict[str, Any], device: DeviceRef) -> Event:
-        return Join(device, parse_time(obj.get("publishedAt")))
+    def _join(self, topic: str, obj: dict[str, Any], device: DeviceRef) -> Event:
+        return self.join(topic, device, obj.get("publishedAt"))
 
     # v3 echoes no downlink id: the hub matches results on the DevEUI.
     def _txack(self, _topic: str, _obj: dict[str, Any], device: DeviceRef) -> Event:
@@ -219,6 +235,16 @@ class ChirpStackV3Adapter(JsonAdapter):
         "txack": _txack,
         "error": _error,
     }
+
+    def address_fields(self) -> tuple[str, ...]:
+        """The device's application, for all applications."""
+        return ("application_id",) if self.application_id == WILDCARD else ()
+
+    def command_filter(self, dev_eui: str) -> str:
+        """command/down (or tx) of dev_eui in the configured application(s)."""
+        return _DOWNLINK_TOPIC[self.topic_style].filter(
+            {"application_id": self.application_id, "dev_eui": dev_eui}
+        )
 
     def downlink_message(
         self, device: DeviceRef, fields: DownlinkFields

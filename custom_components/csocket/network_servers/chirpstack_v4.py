@@ -14,11 +14,12 @@ from ._common import (
     application_of,
     as_str,
     config_text,
+    configured_or_topic,
     device_ref,
     dig,
+    hex_eui,
     is_downlink_error,
     other_application,
-    parse_time,
     remember,
 )
 from .models import (
@@ -27,13 +28,13 @@ from .models import (
     CONF_EVENT_TOPIC,
     CONF_F_PORT,
     DEFAULT_F_PORT,
+    DOWNLINK_INVALID_REQUEST,
     DeviceRef,
     DownlinkError,
     DownlinkResult,
     DownlinkStatus,
     Event,
     Ignored,
-    Join,
     ServerKind,
     Subscription,
 )
@@ -113,6 +114,16 @@ class ChirpStackV4Adapter(JsonAdapter):
             _COMMAND_VARIABLES,
             required=("dev_eui",),
         )
+        if (
+            self.application_id == WILDCARD
+            and "application_id" in self._command_topic.variables
+            and not self._app_group
+        ):
+            # Message bodies never choose where downlinks go.
+            raise ValueError(
+                "For all applications, the event topic must contain "
+                "{{application_id}}: the command topic needs it"
+            )
 
     def subscriptions(self) -> list[Subscription]:
         """One QoS 1 filter per event csocket uses."""
@@ -135,15 +146,26 @@ class ChirpStackV4Adapter(JsonAdapter):
         info = obj.get("deviceInfo")
         if not isinstance(info, dict):
             info = EMPTY
-        raw_eui = info.get("devEui") or topic_eui
-        device = device_ref(
-            raw_eui,
-            info.get("applicationId") or topic_application,
-            None,
-            info.get("deviceName"),
-        )
+        body_eui = info.get("devEui")
+        raw_eui = body_eui or topic_eui
+        application = configured_or_topic(self.application_id, topic_application)
+        # v4 EUIs are hex strings; base64 is some other (or forged) format.
+        device = device_ref(raw_eui, application, None, info.get("deviceName"))
         if device is None:
             return self.no_device(topic, raw_eui)
+        body_application = info.get("applicationId")
+        if (body_eui != topic_eui and body_eui and topic_eui) or (
+            body_application != application and body_application
+        ):
+            # Rare: compare what each names (the EUIs' case may differ).
+            conflict = self.contradiction(
+                topic,
+                device,
+                ("devEui", device.dev_eui, hex_eui(topic_eui) or topic_eui),
+                ("applicationId", body_application, application),
+            )
+            if conflict is not None:
+                return conflict
         return handler(self, topic, obj, device)
 
     def _route(self, topic: str) -> _Route | Ignored:
@@ -179,8 +201,8 @@ class ChirpStackV4Adapter(JsonAdapter):
             obj.get("object"),
         )
 
-    def _join(self, _topic: str, obj: dict[str, Any], device: DeviceRef) -> Event:
-        return Join(device, parse_time(obj.get("time")))
+    def _join(self, topic: str, obj: dict[str, Any], device: DeviceRef) -> Event:
+        return self.join(topic, device, obj.get("time"))
 
     def _txack(self, _topic: str, obj: dict[str, Any], device: DeviceRef) -> Event:
         # The downlink "id" we sent comes back as queueItemId.
@@ -220,6 +242,25 @@ class ChirpStackV4Adapter(JsonAdapter):
         "log": _log,
     }
 
+    def address_fields(self) -> tuple[str, ...]:
+        """The device's application, for all applications and when in the topic."""
+        if (
+            self.application_id == WILDCARD
+            and "application_id" in self._command_topic.variables
+        ):
+            return ("application_id",)
+        return ()
+
+    def command_filter(self, dev_eui: str) -> str:
+        """The command topic of dev_eui in the configured application(s)."""
+        return self._command_topic.filter(
+            {
+                "application_id": self.application_id,
+                "dev_eui": dev_eui,
+                "command": "down",
+            }
+        )
+
     def downlink_message(
         self, device: DeviceRef, fields: DownlinkFields
     ) -> tuple[str, dict[str, Any]]:
@@ -231,7 +272,8 @@ class ChirpStackV4Adapter(JsonAdapter):
         if not valid_id:
             raise DownlinkError(
                 "ChirpStack v4 needs a lower-case UUID as correlation id, "
-                f"got {fields.correlation_id!r}"
+                f"got {fields.correlation_id!r}",
+                DOWNLINK_INVALID_REQUEST,
             )
         topic = self._command_topic.render(
             {

@@ -9,13 +9,13 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
+from ._address import filter_pattern
 from ._common import (
     MISSING,
     JsonAdapter,
     TopicTemplate,
     config_text,
     device_ref,
-    filter_pattern,
 )
 from .models import (
     CONF_DOWNLINK_TOPIC,
@@ -54,6 +54,12 @@ _DOWNLINK_VARIABLES: Final = (
     "deveui",
 )
 _UPLINK_VARIABLES: Final = (*_DOWNLINK_VARIABLES, "gatewaySN", "objectID")
+# The DeviceRef field each identity placeholder fills.
+_ADDRESS_FIELDS: Final = {
+    "applicationID": "application_id",
+    "deviceName": "device_name",
+    "deviceID": "device_id",
+}
 
 
 class MilesightAdapter(JsonAdapter):
@@ -85,6 +91,13 @@ class MilesightAdapter(JsonAdapter):
         )
         # Without the EUI in the topic the gateway reads devEUI from the body.
         self._eui_in_body = not self._downlink_topic.variables & {"devEUI", "deveui"}
+        # Only values the downlink topic uses must be topic levels: a name
+        # shown in Home Assistant may hold "#" when no topic has $deviceName.
+        self._address_fields = tuple(
+            field
+            for variable, field in _ADDRESS_FIELDS.items()
+            if variable in self._downlink_topic.variables
+        )
 
     def subscriptions(self) -> list[Subscription]:
         """Only the uplink topic: the gateway reports no downlink results."""
@@ -102,6 +115,8 @@ class MilesightAdapter(JsonAdapter):
             obj.get("deviceName"),
         )
         if device is None:
+            if raw_eui:
+                return self.no_device(topic, raw_eui)
             # A gateway Payload Codec can replace the whole JSON with its output.
             return Ignored(
                 f"message without a valid devEUI ({raw_eui!r:.40}); "
@@ -118,6 +133,14 @@ class MilesightAdapter(JsonAdapter):
             obj.get("time"),
             obj.get("object"),
         )
+
+    def address_fields(self) -> tuple[str, ...]:
+        """The identity placeholders of the downlink topic, as DeviceRef fields."""
+        return self._address_fields
+
+    def command_filter(self, dev_eui: str) -> str:
+        """The downlink topic with dev_eui; other placeholders are wildcards."""
+        return self._downlink_topic.filter({"devEUI": dev_eui, "deveui": dev_eui})
 
     def downlink_message(
         self, device: DeviceRef, fields: DownlinkFields

@@ -38,10 +38,34 @@ DEFAULT_F_PORT = 85
 
 # Ignored.code: the server publishes Protobuf; JSON must be enabled on it.
 IGNORED_PROTOBUF = "protobuf"
+# Ignored.code: a name, id or application that would address the device's
+# downlinks is not a single MQTT topic level, or the message body contradicts
+# the topic it arrived on. The reason names the device and the field.
+IGNORED_INVALID_IDENTITY = "invalid_identity"
+# Ignored.code: a DevEUI is present but not in the server's encoding.
+IGNORED_INVALID_DEV_EUI = "invalid_dev_eui"
+
+# DownlinkError.code: an id the downlink topic needs is not known (yet).
+DOWNLINK_NOT_ADDRESSABLE = "not_addressable"
+# DownlinkError.code: bad DevEUI, FPort or correlation id.
+DOWNLINK_INVALID_REQUEST = "invalid_request"
+# DownlinkError.code: the device's name, id or application is not a single
+# MQTT topic level (e.g. restored from before csocket checked it).
+DOWNLINK_INVALID_IDENTITY = "invalid_identity"
+# DownlinkError.code: the built topic is not the device's command topic.
+DOWNLINK_TOPIC_MISMATCH = "topic_mismatch"
 
 
 class DownlinkError(ValueError):
-    """A downlink cannot be addressed or built (e.g. the device id is unknown)."""
+    """A downlink cannot be addressed or built (e.g. the device id is unknown).
+
+    code is one of the DOWNLINK_* values, stable for mapping to translations.
+    """
+
+    def __init__(self, message: str, code: str = DOWNLINK_NOT_ADDRESSABLE) -> None:
+        """The message is English detail; code says which problem it is."""
+        super().__init__(message)
+        self.code = code
 
 
 class DownlinkStatus(StrEnum):
@@ -56,10 +80,15 @@ class DownlinkStatus(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class DeviceRef:
-    """Everything needed to address a device on its network server."""
+    """Everything needed to address a device on its network server.
+
+    Fields a server's downlink topic uses are one MQTT topic level each and,
+    in parse() results, those of the DevEUI's first identity (Adapter.pin).
+    """
 
     dev_eui: str  # 16 lowercase hex characters
-    application_id: str | None = None  # the server's application id, when known
+    # From the configuration, or the topic an uplink arrived on; never a body.
+    application_id: str | None = None
     device_id: str | None = None  # TTS device id; the server's device id otherwise
     device_name: str | None = None  # human name given on the network server
 
@@ -143,6 +172,8 @@ class Adapter(abc.ABC):
     """One network server's MQTT dialect."""
 
     kind: ServerKind
+    # Repair-issue translation key for Ignored(code=IGNORED_PROTOBUF).
+    protobuf_issue: str = "chirpstack_protobuf"
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         """Store the configuration (keys CONF_*)."""
@@ -167,4 +198,20 @@ class Adapter(abc.ABC):
         confirmed: bool = False,
         correlation_id: str | None = None,
     ) -> Downlink:
-        """Topic and JSON for a downlink; a new correlation id when none given."""
+        """Topic and JSON for a downlink; a new correlation id when none given.
+
+        DownlinkError when the device cannot be addressed or the topic would
+        not be the device's command topic (see command_filter).
+        """
+
+    @abc.abstractmethod
+    def command_filter(self, dev_eui: str) -> str:
+        """MQTT filter every downlink topic of this device must match."""
+
+    @abc.abstractmethod
+    def pin(self, device: DeviceRef) -> None:
+        """Fix the addressing of device.dev_eui to device's (e.g. from storage).
+
+        Later uplinks naming the device differently change its display name
+        only; downlinks keep the pinned application, device id and name.
+        """

@@ -11,11 +11,11 @@ from ._common import (
     application_of,
     as_str,
     config_text,
+    configured_or_topic,
     device_ref,
     dig,
-    normalize_eui,
+    hex_eui,
     other_application,
-    parse_time,
 )
 from .models import (
     CONF_APPLICATION_ID,
@@ -28,7 +28,6 @@ from .models import (
     DownlinkStatus,
     Event,
     Ignored,
-    Join,
     ServerKind,
     Subscription,
 )
@@ -113,22 +112,30 @@ class TtsV3Adapter(JsonAdapter):
         if not isinstance(ids, dict):
             ids = EMPTY
         raw_eui = ids.get("dev_eui")
-        device_id = as_str(ids.get("device_id")) or parts[3]
+        # The topic names the device; the body may only agree with it.
+        device_id = parts[3]
         if event in _DOWN_EVENTS:
             # down/failed carries no dev_eui: our correlation id is what counts.
-            return self._down(topic, obj, event, normalize_eui(raw_eui), device_id)
+            return self._down(topic, obj, event, hex_eui(raw_eui), device_id)
         if event not in ("up", "join"):
             return Ignored(f"The Things Stack {event!r} events are not used", topic)
-        device = device_ref(
-            raw_eui,
-            dig(ids, "application_ids", "application_id") or parts[1].partition("@")[0],
-            device_id,
+        application = configured_or_topic(
+            self.application_id, parts[1].partition("@")[0]
         )
+        device = device_ref(raw_eui, application, device_id)
         if device is None:
             return self.no_device(topic, raw_eui)
-        if event == "join":
-            return Join(device, parse_time(obj.get("received_at")))
-        return self._up(topic, obj, device)
+        body_application = dig(ids, "application_ids", "application_id")
+        return self.contradiction(
+            topic,
+            device,
+            ("device_id", ids.get("device_id"), device_id),
+            ("application_id", body_application, application),
+        ) or (
+            self.join(topic, device, obj.get("received_at"))
+            if event == "join"
+            else self._up(topic, obj, device)
+        )
 
     def _up(self, topic: str, obj: dict[str, Any], device: DeviceRef) -> Event:
         message = obj.get("uplink_message")
@@ -159,6 +166,21 @@ class TtsV3Adapter(JsonAdapter):
         error = dig(body, "error")
         reason = as_str(dig(error, "message_format")) or as_str(dig(error, "name"))
         return DownlinkResult(status, eui, device_id, correlation_id, reason)
+
+    def address_fields(self) -> tuple[str, ...]:
+        """The device id; the device's application for all applications."""
+        if self.application_id == WILDCARD:
+            return ("application_id", "device_id")
+        return ("device_id",)
+
+    def command_filter(self, dev_eui: str) -> str:
+        """down/push of any device of the configured application(s).
+
+        TTS topics carry the device id, not the DevEUI; the device id checked
+        as one level and fixed by the first uplink selects the device.
+        """
+        del dev_eui  # not part of TTS topics
+        return f"v3/{self._app_uid(self.application_id)}/devices/+/down/push"
 
     def downlink_message(
         self, device: DeviceRef, fields: DownlinkFields
