@@ -33,6 +33,8 @@ DEV_EUI = "24e124148b123456"
 DEV_EUI_2 = "24e124148b654321"
 # User guide 4.2: on, PF 41 %, 18 mA, 229.3 V, 5 Wh, 1 W.
 REPORT = "08700105812907c912000374f508068305000000048001000000"
+# Echo of "set reporting interval 20 min" (ff03 b004): the interval is known.
+ECHO_20_MIN = "ff03b004"
 # User guide 4.1: basic information at join.
 BASIC_INFO = "ff0101ff166148b13783621055ff090100ff0a0103ff24010aff30010aff250080ff2601"
 

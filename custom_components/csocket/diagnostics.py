@@ -9,6 +9,7 @@ from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 
+from .availability import expires_at, report_interval
 from .const import CONF_CA_CERT, CONF_CLIENT_ID, DOMAIN
 
 if TYPE_CHECKING:
@@ -19,8 +20,11 @@ TO_REDACT = {CONF_PASSWORD, CONF_USERNAME, CONF_CA_CERT, CONF_CLIENT_ID}
 
 
 def _device(device: SocketDevice, factor: float) -> dict[str, Any]:
-    expires = device.expires_at(factor)
+    expires = expires_at(device, factor)
     return {
+        "name": device.name,
+        "report_interval": report_interval(device),
+        "report_interval_learned": device.clock.learned,
         "network_server": {
             "application_id": device.ref.application_id,
             "device_id": device.ref.device_id,

@@ -32,6 +32,7 @@ from .compat import device_belongs_to
 from .const import DOMAIN
 from .device import SocketDevice
 from .network_servers import DownlinkError
+from .settings import SETTINGS
 from .transport import TransportError
 from .util import async_configure
 
@@ -66,15 +67,6 @@ ATTR_CONFIRMED: Final = "confirmed"
 ACTION_ON: Final = "on"
 ACTION_OFF: Final = "off"
 
-# Protocol ranges (ws523-protocol.md section 2).
-DELAY_MIN_S: Final = 1
-DELAY_MAX_S: Final = 65535  # 18 h 12 min 15 s
-THRESHOLD_MIN_A: Final = 1
-THRESHOLD_MAX_A: Final = 30
-INTERVAL_MIN_MIN: Final = 1
-INTERVAL_MAX_MIN: Final = 1080
-F_PORT_MIN: Final = 1
-F_PORT_MAX: Final = 223
 # Largest LoRaWAN application payload (EU868/US915 at the fastest data rates).
 MAX_PAYLOAD_BYTES: Final = 242
 
@@ -109,17 +101,12 @@ DELAY: Final = vol.All(cv.time_period, _whole_seconds)
 THRESHOLD: Final = _whole_number
 INTERVAL: Final = _whole_number
 F_PORT: Final = _whole_number
-RANGES: Final[dict[str, tuple[int, int, str]]] = {
-    ATTR_DELAY: (DELAY_MIN_S, DELAY_MAX_S, "s"),
-    ATTR_THRESHOLD: (THRESHOLD_MIN_A, THRESHOLD_MAX_A, "A"),
-    ATTR_INTERVAL: (INTERVAL_MIN_MIN, INTERVAL_MAX_MIN, "min"),
-    ATTR_F_PORT: (F_PORT_MIN, F_PORT_MAX, ""),
-}
 
 
 def _check_ranges(call: ServiceCall) -> None:
-    for argument, (low, high, unit) in RANGES.items():
+    for argument, setting in SETTINGS.items():
         value = call.data.get(argument)
+        low, high, unit = setting.min, setting.max, setting.unit
         if value is not None and not low <= value <= high:
             raise ServiceValidationError(
                 translation_domain=DOMAIN,
@@ -266,9 +253,9 @@ def _overcurrent(key: str) -> _SettingsFn:
         if threshold is None and enabled:
             raise _invalid(f"{key}_threshold_required", name=device.name)
         if threshold is None:
-            # Keep the device's threshold; 0 (as the device echoes) if unknown.
-            known = device.setting(key) or {}
-            threshold = known.get("threshold") or 0
+            # The queue keeps the device's threshold; 0 (as the device echoes)
+            # if unknown.
+            return {key: {"enabled": enabled}}
         return {key: {"enabled": enabled, "threshold": threshold}}
 
     return settings
@@ -306,7 +293,11 @@ SETTINGS_ACTIONS: Final[dict[str, tuple[vol.Schema, _SettingsFn]]] = {
     ),
     SERVICE_SET_REPORTING_INTERVAL: (
         SCHEMA_REPORTING_INTERVAL,
-        lambda call, _device: {"report_interval": call.data[ATTR_INTERVAL] * 60},
+        lambda call, _device: {
+            "report_interval": SETTINGS[ATTR_INTERVAL].to_device(
+                call.data[ATTR_INTERVAL]
+            )
+        },
     ),
     SERVICE_SET_LED: (SCHEMA_ENABLED, _flag("led_enabled", ATTR_ENABLED)),
     SERVICE_SET_BUTTON_LOCK: (SCHEMA_BUTTON_LOCK, _flag("button_lock", ATTR_LOCKED)),

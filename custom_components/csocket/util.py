@@ -10,9 +10,10 @@ from typing import Any
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 
 from .codec import CodecError
+from .commands import CommandTimeout, DownlinkFailed, SettingUnknown
 from .const import DOMAIN
 from .device import SocketDevice
-from .hub import CommandTimeout, CsocketHub, DownlinkFailed
+from .hub import CsocketHub
 from .network_servers import DownlinkError
 from .transport import TransportError
 
@@ -37,6 +38,12 @@ def translated_errors(hub: CsocketHub, device: SocketDevice) -> Iterator[None]:
             translation_domain=DOMAIN,
             translation_key="invalid_setting",
             translation_placeholders={"error": str(err)},
+        ) from err
+    except SettingUnknown as err:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key=f"{err.key}_state_unknown",
+            translation_placeholders={"name": device.name},
         ) from err
     except CommandTimeout as err:
         raise _error(
