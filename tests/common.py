@@ -248,3 +248,34 @@ def registry_device(
         if (device := by_identifier(identifier, candidate)) is not None:
             return cast("dr.DeviceEntry", device)
     return None
+
+
+# "Report attributes": harmless, and csocket never sends it by itself.
+SENTINEL = "ff2cff"
+
+
+def downlink_payloads(captured: Any) -> list[str]:
+    """Hex payloads of the ChirpStack v4 downlinks captured so far."""
+    return [
+        base64.b64decode(json.loads(payload)["data"]).hex()
+        for _topic, payload in captured.messages
+    ]
+
+
+async def payloads_before_sentinel(
+    hass: HomeAssistant, captured: Any, device_id: str
+) -> list[str]:
+    """Everything csocket published before a sentinel sent after it.
+
+    The sentinel goes out through csocket's own connection, so the broker
+    delivers it after anything csocket published earlier: no fixed sleep.
+    """
+    await hass.services.async_call(
+        DOMAIN,
+        "send_raw_downlink",
+        {"device_id": device_id, "payload": SENTINEL},
+        blocking=True,
+    )
+    await wait_for(hass, lambda: SENTINEL in downlink_payloads(captured), settle=False)
+    payloads = downlink_payloads(captured)
+    return payloads[: payloads.index(SENTINEL)]
