@@ -250,8 +250,8 @@ def registry_device(
     return None
 
 
-# "Report attributes": harmless, and csocket never sends it by itself.
-SENTINEL = "ff2cff"
+# Bytes no test expects from csocket, sent after an action as a sentinel.
+SENTINEL = "5e7e"
 
 
 def downlink_payloads(captured: Any) -> list[str]:
@@ -262,20 +262,34 @@ def downlink_payloads(captured: Any) -> list[str]:
     ]
 
 
-async def payloads_before_sentinel(
-    hass: HomeAssistant, captured: Any, device_id: str
-) -> list[str]:
-    """Everything csocket published before a sentinel sent after it.
+async def messages_before_sentinel(
+    hass: HomeAssistant, captured: Any, device_id: str | list[str]
+) -> list[tuple[str, bytes]]:
+    """Every message csocket published before a sentinel sent after it.
 
     The sentinel goes out through csocket's own connection, so the broker
     delivers it after anything csocket published earlier: no fixed sleep.
+    With several devices, one sentinel each; returns what preceded the first.
     """
+    ids = [device_id] if isinstance(device_id, str) else device_id
     await hass.services.async_call(
         DOMAIN,
         "send_raw_downlink",
-        {"device_id": device_id, "payload": SENTINEL},
+        {"device_id": ids, "payload": SENTINEL},
         blocking=True,
     )
-    await wait_for(hass, lambda: SENTINEL in downlink_payloads(captured), settle=False)
-    payloads = downlink_payloads(captured)
-    return payloads[: payloads.index(SENTINEL)]
+    await wait_for(
+        hass,
+        lambda: downlink_payloads(captured).count(SENTINEL) == len(ids),
+        settle=False,
+    )
+    first = downlink_payloads(captured).index(SENTINEL)
+    return list(captured.messages[:first])
+
+
+async def payloads_before_sentinel(
+    hass: HomeAssistant, captured: Any, device_id: str | list[str]
+) -> list[str]:
+    """Hex payloads csocket published before a sentinel sent after them."""
+    before = await messages_before_sentinel(hass, captured, device_id)
+    return [base64.b64decode(json.loads(body)["data"]).hex() for _t, body in before]
