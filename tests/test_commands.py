@@ -15,12 +15,8 @@ from homeassistant.const import ATTR_ENTITY_ID, SERVICE_TURN_ON
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 
-from custom_components.csocket.commands import (
-    CommandQueue,
-    CommandState,
-    SettingUnknown,
-    merge,
-)
+from custom_components.csocket.batch import SettingUnknown, merge
+from custom_components.csocket.commands import CommandQueue, CommandState
 from custom_components.csocket.const import CONF_COMMAND_TIMEOUT
 from custom_components.csocket.device import SocketDevice
 from custom_components.csocket.network_servers import (

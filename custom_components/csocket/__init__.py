@@ -8,7 +8,6 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
-from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.typing import ConfigType
 
 from .compat import OPTIONS_FLOW_AUTO_RELOAD
@@ -102,7 +101,7 @@ async def async_unload_entry(hass: HomeAssistant, entry: CsocketConfigEntry) -> 
     if unloaded:
         hub = entry.runtime_data
         await hub.async_stop()
-        ir.async_delete_issue(hass, DOMAIN, hub.protobuf_issue_id)
+        hub.protobuf_issue.remove()
     return unloaded
 
 

@@ -132,6 +132,26 @@ def expires_at(device: SocketDevice, factor: float) -> datetime | None:
     return start + timedelta(seconds=window)
 
 
+def received_time(
+    device: SocketDevice, server_time: datetime | None, factor: float
+) -> datetime:
+    """The server's receive time, unless missing or off; else our clock.
+
+    A backlog delivered after a restart keeps its times within the window; a
+    time ahead of our clock, or before the last uplink, is a clock that is off.
+    """
+    now = dt_util.utcnow()
+    window = timedelta(seconds=report_interval(device) * factor)
+    if (
+        server_time is None
+        or server_time > now
+        or server_time < now - window
+        or (device.last_seen is not None and server_time < device.last_seen)
+    ):
+        return now
+    return server_time
+
+
 class AvailabilityTracker:
     """Availability and delay-task expiry of every socket of an entry."""
 

@@ -17,12 +17,13 @@ from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from homeassistant.util import dt as dt_util
 
 from . import codec
-from .settings import DEFAULT_THRESHOLD_A
+from .batch import SettingUnknown, complete, frames, merge, validate
+from .network_servers import DownlinkStatus
 from .transport import CannotConnect
 
 if TYPE_CHECKING:
@@ -32,11 +33,6 @@ if TYPE_CHECKING:
 
 _LOGGER = logging.getLogger(__name__)
 
-# Smallest application payload over all regions and data rates (US915 DR0).
-MAX_FRAME: Final = 11
-# Settings made of an on/off state and a threshold, set one field at a time.
-THRESHOLD_SETTINGS: Final = frozenset({"overcurrent_alarm", "overcurrent_protection"})
-
 
 class DownlinkFailed(Exception):
     """The network server reported that a downlink failed."""
@@ -44,19 +40,6 @@ class DownlinkFailed(Exception):
 
 class CommandTimeout(Exception):
     """The device did not confirm a command in time."""
-
-
-class SettingUnknown(Exception):
-    """A threshold was given while csocket does not know if its feature is on.
-
-    Sending one needs the on/off state too; guessing "on" would switch a
-    protection on as a side effect.
-    """
-
-    def __init__(self, key: str) -> None:
-        """Name the setting whose state is unknown."""
-        super().__init__(key)
-        self.key = key
 
 
 class CommandState(StrEnum):
@@ -102,41 +85,20 @@ class _Part:
     future: asyncio.Future[None]
 
 
-def merge(parts: list[Mapping[str, Any]]) -> dict[str, Any]:
-    """Merge settings field by field; later values win per field."""
-    merged: dict[str, Any] = {}
-    for settings in parts:
-        for key, value in settings.items():
-            if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-                merged[key] = {**merged[key], **value}
-            else:
-                merged[key] = dict(value) if isinstance(value, Mapping) else value
-    return merged
-
-
-def validate(settings: Mapping[str, Any]) -> None:
-    """Raise CodecError now, in the caller's context, for what can be checked."""
-    for key, value in settings.items():
-        if key in THRESHOLD_SETTINGS and isinstance(value, Mapping):
-            # A partial update: check the fields it has.
-            codec.encode_downlink({key: {"enabled": True, "threshold": 1, **value}})
-        else:
-            codec.encode_downlink({key: value})
-
-
-def frames(settings: Mapping[str, Any]) -> list[bytes]:
-    """Encode settings into as few frames as fit the smallest LoRaWAN payload."""
-    out: list[bytes] = []
-    current = b""
-    for key, value in settings.items():
-        record = codec.encode_downlink({key: value})
-        if current and len(current) + len(record) > MAX_FRAME:
-            out.append(current)
-            current = b""
-        current += record
-    if current:
-        out.append(current)
-    return out
+def dispatch_result(
+    result: DownlinkResult,
+    index: Mapping[str, Command],
+    queues: Mapping[str, CommandQueue],
+) -> None:
+    """Hand a network server's result to its command, else to its socket's queue."""
+    failed = result.status in (DownlinkStatus.FAILED, DownlinkStatus.NOT_ACKNOWLEDGED)
+    if result.correlation_id is not None:
+        command = index.get(result.correlation_id)
+        if command is not None and failed:
+            command.fail(DownlinkFailed(result.reason or result.status.value))
+        _LOGGER.debug("Downlink %s %s", result.correlation_id, result.status)
+    elif result.dev_eui is not None and (queue := queues.get(result.dev_eui)):
+        queue.handle_result(result, failed=failed)
 
 
 class QueueHost(Protocol):
@@ -268,19 +230,6 @@ class CommandQueue:
         self._batch.append(part)
         await asyncio.shield(part.future)
 
-    def _complete(self, key: str, value: Any) -> Any:
-        """Fill the fields a partial threshold update left out from known state."""
-        if key not in THRESHOLD_SETTINGS:
-            return value
-        known = self._device.setting(key) or {}
-        enabled = value.get("enabled", known.get("enabled"))
-        if enabled is None:
-            raise SettingUnknown(key)
-        threshold = value.get("threshold") or known.get("threshold")
-        if not threshold:
-            threshold = DEFAULT_THRESHOLD_A if enabled else 0
-        return {"enabled": enabled, "threshold": threshold}
-
     def _plan(self, parts: list[_Part]) -> tuple[dict[str, Any], list[_Part]]:
         """Merged, completed settings of the parts that can be sent."""
         while True:
@@ -288,7 +237,7 @@ class CommandQueue:
             refused: set[str] = set()
             for key, value in merge([part.settings for part in parts]).items():
                 try:
-                    settings[key] = self._complete(key, value)
+                    settings[key] = complete(self._device, key, value)
                 except SettingUnknown:
                     refused.add(key)
             if not refused:

@@ -8,28 +8,18 @@ are units of their own (commands.py, availability.py, store.py).
 from __future__ import annotations
 
 import logging
-import time
-from collections import OrderedDict
-from collections.abc import Callable, Coroutine, Mapping
-from datetime import timedelta
+from collections.abc import Coroutine, Mapping
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
-from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.util import dt as dt_util
 
 from . import codec
-from .availability import AvailabilityTracker, is_periodic, report_interval
-from .commands import (
-    Command,
-    CommandQueue,
-    CommandTimeout,
-    DownlinkFailed,
-    SettingUnknown,
-)
+from .availability import AvailabilityTracker, is_periodic, received_time
+from .commands import Command, CommandQueue, dispatch_result
 from .const import (
     CONF_AUTO_ADD,
     CONF_AVAILABILITY_FACTOR,
@@ -38,29 +28,22 @@ from .const import (
     DEFAULT_AVAILABILITY_FACTOR,
     DEFAULT_COMMAND_TIMEOUT,
     DOMAIN,
-    MANUFACTURER,
-    MODEL,
-    MODEL_NAME,
 )
+from .dedup import FrameDedup
 from .device import SOCKET_FIELDS, SocketDevice
 from .network_servers import (
     IGNORED_PROTOBUF,
     Adapter,
     DownlinkResult,
-    DownlinkStatus,
     Ignored,
     Join,
     Uplink,
 )
-from .store import SocketStore, async_remove_store
-from .transport import Transport, TransportError
+from .registry import ProtobufIssue, registry_info, update_registry
+from .store import SocketStore, device_from_storage, device_to_storage
+from .transport import Transport
 
 _LOGGER = logging.getLogger(__name__)
-
-DEDUP_SIZE = 512
-# Copies of one frame (gateways, broker redelivery) arrive within this window;
-# the same bytes and counter later are a new frame, e.g. after a reboot.
-DEDUP_WINDOW = 120.0
 
 
 def signal_new_device(entry_id: str) -> str:
@@ -91,12 +74,11 @@ class CsocketHub:
             hass, lambda: self.availability_factor, self._changed_by_time
         )
         self._previous_subscriptions: list[str] = []
-        # Frame key -> monotonic time first seen.
-        self._seen: OrderedDict[tuple[str, int | None, bytes], float] = OrderedDict()
+        self._dedup = FrameDedup()
         # Correlation id -> command waiting for its outcome, entry-wide.
         self._commands: dict[str, Command] = {}
         self._ignored_euis: set[str] = set()
-        self._protobuf_reported = False
+        self.protobuf_issue = ProtobufIssue(hass, entry)
         self.ignored_count = 0
         self.messages_handled = 0
         transport.on_message = self.async_handle_message
@@ -146,7 +128,7 @@ class CsocketHub:
         }
         now = dt_util.utcnow()
         for data in stored.get("devices", {}).values():
-            device = SocketDevice.from_storage(data)
+            device = device_from_storage(data)
             if device.dev_eui not in known:
                 continue
             if data.get("available"):
@@ -177,7 +159,9 @@ class CsocketHub:
         # Built on the event loop; only the copy goes to the writer thread.
         return {
             "subscriptions": [sub.topic for sub in self.adapter.subscriptions()],
-            "devices": {eui: dev.as_storage() for eui, dev in self.devices.items()},
+            "devices": {
+                eui: device_to_storage(dev) for eui, dev in self.devices.items()
+            },
         }
 
     @callback
@@ -221,13 +205,11 @@ class CsocketHub:
             _LOGGER.exception("Error handling message on %s", topic)
 
     def _handle_uplink(self, uplink: Uplink) -> None:
-        if self._is_duplicate(uplink):
+        if self._dedup.is_duplicate(uplink.dedup_key):
             _LOGGER.debug("Duplicate uplink from %s ignored", uplink.device.dev_eui)
             return
 
-        if self._protobuf_reported:  # JSON arrives again: the user fixed it
-            self._protobuf_reported = False
-            ir.async_delete_issue(self.hass, DOMAIN, self.protobuf_issue_id)
+        self.protobuf_issue.clear()
         decoded = codec.decode_uplink(uplink.payload)
         dev_eui = uplink.device.dev_eui
         device = self.devices.get(dev_eui)
@@ -241,24 +223,12 @@ class CsocketHub:
                 device.name,
                 decoded["unparsed"],
             )
-        # The server's receive time, unless missing or ahead of our clock.
-        now = dt_util.utcnow()
-        received = uplink.received_at
-        window = timedelta(seconds=report_interval(device) * self.availability_factor)
-        if (
-            received is None
-            or received > now
-            or received < now - window
-            or (device.last_seen is not None and received < device.last_seen)
-        ):
-            # Missing, or a clock that is off: our clock it is. (A backlog
-            # delivered after a restart keeps its times within the window.)
-            received = now
-        info_before = self._info(device)
+        received = received_time(device, uplink.received_at, self.availability_factor)
+        info_before = registry_info(device)
         first = device.last_seen is None
         events = device.apply_uplink(uplink, decoded, received)
-        if self._info(device) != info_before:
-            self._update_registry(device)
+        if registry_info(device) != info_before:
+            update_registry(self.hass, self.entry.entry_id, device)
         if is_periodic(device, decoded, received) and device.clock.observe(received):
             _LOGGER.debug(
                 "Socket %s reports every %s s", device.name, device.clock.learned
@@ -273,42 +243,13 @@ class CsocketHub:
     def _ignored(self, topic: str, event: Ignored) -> None:
         self.ignored_count += 1
         _LOGGER.debug("Ignored message on %s: %s", topic, event.reason)
-        if event.code == IGNORED_PROTOBUF and not self._protobuf_reported:
-            self._protobuf_reported = True
-            _LOGGER.error("%s", event.reason)
-            ir.async_create_issue(
-                self.hass,
-                DOMAIN,
-                self.protobuf_issue_id,
-                is_fixable=False,
-                severity=ir.IssueSeverity.ERROR,
-                translation_key="chirpstack_protobuf",
-                translation_placeholders={"title": self.entry.title},
-            )
-
-    @property
-    def protobuf_issue_id(self) -> str:
-        """Repair issue raised while the server publishes Protobuf."""
-        return f"chirpstack_protobuf_{self.entry.entry_id}"
-
-    def _is_duplicate(self, uplink: Uplink) -> bool:
-        key = uplink.dedup_key
-        now = time.monotonic()
-        seen = self._seen.get(key)
-        if seen is not None and now - seen < DEDUP_WINDOW:
-            return True
-        self._seen[key] = now
-        self._seen.move_to_end(key)
-        if len(self._seen) > DEDUP_SIZE:
-            self._seen.popitem(last=False)
-        return False
+        if event.code == IGNORED_PROTOBUF:
+            self.protobuf_issue.raise_once(event.reason)
 
     def _joined(self, join: Join) -> None:
         dev_eui = join.device.dev_eui
         _LOGGER.debug("Device %s joined", dev_eui)
-        # Frame counters restart at a join: forget the old frames' keys.
-        for key in [k for k in self._seen if k[0] == dev_eui]:
-            del self._seen[key]
+        self._dedup.forget(dev_eui)
 
     def _discover(
         self, uplink: Uplink, decoded: Mapping[str, Any]
@@ -333,34 +274,9 @@ class CsocketHub:
         device = SocketDevice(ref=uplink.device)
         self._add(device)
         _LOGGER.info("New socket %s (%s) discovered", dev_eui, device.name)
-        self._update_registry(device)
+        update_registry(self.hass, self.entry.entry_id, device)
         async_dispatcher_send(self.hass, signal_new_device(self.entry.entry_id), device)
         return device
-
-    @staticmethod
-    def _info(device: SocketDevice) -> tuple[Any, ...]:
-        values = device.values
-        return (
-            device.name,
-            values.get("sn"),
-            values.get("hardware_version"),
-            values.get("firmware_version"),
-        )
-
-    def _update_registry(self, device: SocketDevice) -> None:
-        registry = dr.async_get(self.hass)
-        values = device.values
-        registry.async_get_or_create(
-            config_entry_id=self.entry.entry_id,
-            identifiers={(DOMAIN, device.dev_eui)},
-            manufacturer=MANUFACTURER,
-            model=MODEL_NAME,
-            model_id=MODEL,
-            name=device.name,
-            serial_number=values.get("sn"),
-            hw_version=values.get("hardware_version"),
-            sw_version=values.get("firmware_version"),
-        )
 
     # Commands ------------------------------------------------------------
 
@@ -389,53 +305,4 @@ class CsocketHub:
         )
 
     def _handle_result(self, result: DownlinkResult) -> None:
-        failed = result.status in (
-            DownlinkStatus.FAILED,
-            DownlinkStatus.NOT_ACKNOWLEDGED,
-        )
-        if result.correlation_id is not None:
-            command = self._commands.get(result.correlation_id)
-            if command is not None and failed:
-                command.fail(DownlinkFailed(result.reason or result.status.value))
-            _LOGGER.debug("Downlink %s %s", result.correlation_id, result.status)
-        elif result.dev_eui is not None and (queue := self.queues.get(result.dev_eui)):
-            queue.handle_result(result, failed=failed)
-
-    async def async_send(
-        self,
-        device: SocketDevice,
-        payload: bytes,
-        *,
-        f_port: int | None = None,
-        confirmed: bool = False,
-    ) -> str:
-        """Publish one downlink; returns its correlation id."""
-        return await self.queues[device.dev_eui].async_send(
-            payload, f_port=f_port, confirmed=confirmed
-        )
-
-    async def async_command(
-        self,
-        device: SocketDevice,
-        commands: Mapping[str, Any],
-        accept: Callable[[Mapping[str, Any]], bool],
-    ) -> Mapping[str, Any]:
-        """Send commands and wait for the report that `accept`s them."""
-        return await self.queues[device.dev_eui].async_command(commands, accept)
-
-    async def async_configure(
-        self, device: SocketDevice, settings: Mapping[str, Any]
-    ) -> None:
-        """Send settings; settings requested in the same loop turn share a frame."""
-        await self.queues[device.dev_eui].async_configure(settings)
-
-
-__all__ = [
-    "CommandTimeout",
-    "CsocketHub",
-    "DownlinkFailed",
-    "SettingUnknown",
-    "TransportError",
-    "async_remove_store",
-    "signal_new_device",
-]
+        dispatch_result(result, self._commands, self.queues)

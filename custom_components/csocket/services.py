@@ -336,8 +336,8 @@ async def _async_send_raw_downlink(call: ServiceCall) -> ServiceResponse:
 
     async def send(target: _Target) -> str:
         try:
-            return await target.hub.async_send(
-                target.device, payload, f_port=f_port, confirmed=confirmed
+            return await target.hub.queues[target.device.dev_eui].async_send(
+                payload, f_port=f_port, confirmed=confirmed
             )
         except (TransportError, DownlinkError) as err:
             # DownlinkError: the network server cannot address the device yet.

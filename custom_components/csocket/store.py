@@ -8,7 +8,7 @@ independent copies, and only that snapshot goes to the worker thread.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Final
 
@@ -16,7 +16,10 @@ from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers.event import async_call_later
 from homeassistant.helpers.storage import Store
 
+from .availability import ReportClock
 from .const import DOMAIN, STORAGE_VERSION
+from .device import DelayTask, SocketDevice
+from .network_servers import DeviceRef
 
 # Steady uplinks save at most this often (seconds).
 SAVE_DELAY: Final = 10
@@ -80,3 +83,60 @@ class SocketStore:
             self._timer()
             self._timer = self._due = None
         await self._store.async_save(self._snapshot())
+
+
+def _copy(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy that shares no mutable value (values nest one level deep)."""
+    return {k: dict(v) if isinstance(v, dict) else v for k, v in values.items()}
+
+
+def device_to_storage(device: SocketDevice) -> dict[str, Any]:
+    """What survives a restart, as copies: it is written on a worker thread."""
+    ref = device.ref
+    task = device.delay_task
+    return {
+        "ref": {
+            "dev_eui": ref.dev_eui,
+            "application_id": ref.application_id,
+            "device_id": ref.device_id,
+            "device_name": ref.device_name,
+        },
+        "display_name": device.display_name,
+        "values": _copy(device.values),
+        "last_seen": device.last_seen.isoformat() if device.last_seen else None,
+        "available": device.available,
+        "rssi": device.rssi,
+        "snr": device.snr,
+        "f_cnt": device.f_cnt,
+        "gateway_count": device.gateway_count,
+        "sent": _copy(device.sent),
+        "clock": device.clock.as_storage(),
+        "delay_task": (
+            {"fires_at": task.fires_at.isoformat(), "socket_status": task.socket_status}
+            if task
+            else None
+        ),
+    }
+
+
+def device_from_storage(data: Mapping[str, Any]) -> SocketDevice:
+    """Rebuild a device saved by `device_to_storage`."""
+    task = data.get("delay_task")
+    last_seen = data.get("last_seen")
+    return SocketDevice(
+        ref=DeviceRef(**data["ref"]),
+        display_name=data.get("display_name"),
+        clock=ReportClock.from_storage(data.get("clock")),
+        values=dict(data.get("values") or {}),
+        last_seen=datetime.fromisoformat(last_seen) if last_seen else None,
+        rssi=data.get("rssi"),
+        snr=data.get("snr"),
+        f_cnt=data.get("f_cnt"),
+        gateway_count=data.get("gateway_count") or 0,
+        sent=dict(data.get("sent") or {}),
+        delay_task=(
+            DelayTask(datetime.fromisoformat(task["fires_at"]), task["socket_status"])
+            if task
+            else None
+        ),
+    )

@@ -9,8 +9,9 @@ from typing import Any
 
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 
+from .batch import SettingUnknown
 from .codec import CodecError
-from .commands import CommandTimeout, DownlinkFailed, SettingUnknown
+from .commands import CommandTimeout, DownlinkFailed
 from .const import DOMAIN
 from .device import SocketDevice
 from .hub import CsocketHub
@@ -68,8 +69,7 @@ async def async_run_command(
     state = "on" if socket_status else "off"
     try:
         with translated_errors(hub, device):
-            await hub.async_command(
-                device,
+            await hub.queues[device.dev_eui].async_command(
                 {"socket_status": socket_status},
                 accept=lambda decoded: decoded.get("socket_status") is socket_status,
             )
@@ -96,4 +96,4 @@ async def async_configure(
 ) -> None:
     """Send settings (validated by the codec) to the socket."""
     with translated_errors(hub, device):
-        await hub.async_configure(device, settings)
+        await hub.queues[device.dev_eui].async_configure(settings)
