@@ -76,11 +76,11 @@ def complete(device: SocketDevice, key: str, value: Any) -> Any:
     """Fill the fields a partial threshold update left out from known state."""
     if key not in THRESHOLD_SETTINGS:
         return value
-    known = device.setting(key) or {}
-    enabled = value.get("enabled", known.get("enabled"))
+    known = device.threshold(key)
+    enabled = value.get("enabled", known.enabled if known else None)
     if enabled is None:
         raise SettingUnknown(key)
-    threshold = value.get("threshold") or known.get("threshold")
+    threshold = value.get("threshold") or (known.threshold if known else 0)
     if not threshold:
         threshold = DEFAULT_THRESHOLD_A if enabled else 0
     return {"enabled": enabled, "threshold": threshold}

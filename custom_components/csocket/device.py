@@ -14,6 +14,7 @@ from typing import Any
 from .availability import ReportClock
 from .const import FRAME_HISTORY
 from .network_servers import DeviceRef, Uplink
+from .state import SETTING_FIELDS, Measurements, SocketState, Threshold
 
 EVENT_POWER_OUTAGE = "power_outage"
 EVENT_POWER_RESTORED = "power_restored"
@@ -46,18 +47,6 @@ SOCKET_FIELDS = frozenset(
     }
 )
 
-# Settings the device keeps; remembered when sent because it may never echo them.
-SETTING_KEYS = frozenset(
-    {
-        "report_interval",
-        "overcurrent_alarm",
-        "overcurrent_protection",
-        "button_lock",
-        "power_consumption_enabled",
-        "led_enabled",
-    }
-)
-
 # Fields of a frame that only acknowledge a command; not state.
 ECHO_ONLY_FIELDS = frozenset(
     {
@@ -71,6 +60,8 @@ ECHO_ONLY_FIELDS = frozenset(
         "unparsed",
     }
 )
+# Not state either: the change flag and the delay task are handled apart.
+NOT_STATE_FIELDS = ECHO_ONLY_FIELDS | {"socket_changed", "delay_task"}
 
 
 @dataclass(slots=True)
@@ -99,14 +90,12 @@ class SocketDevice:
     # replaced by a later uplink's body (only the display name follows it).
     ref: DeviceRef
     display_name: str | None = None
-    values: dict[str, Any] = field(default_factory=dict)
+    state: SocketState = field(default_factory=SocketState)
     last_seen: datetime | None = None
     rssi: int | None = None
     snr: float | None = None
     f_cnt: int | None = None
     gateway_count: int = 0
-    # Settings last sent, for settings the device does not echo.
-    sent: dict[str, Any] = field(default_factory=dict)
     delay_task: DelayTask | None = None
     clock: ReportClock = field(default_factory=ReportClock)
     frames: deque[Frame] = field(default_factory=lambda: deque(maxlen=FRAME_HISTORY))
@@ -134,23 +123,32 @@ class SocketDevice:
         """Default device name: the network server's, else the EUI."""
         return self.display_name or f"Socket {self.dev_eui[-6:].upper()}"
 
+    @property
+    def measurements(self) -> Measurements:
+        """The last electrical values."""
+        return self.state.measurements
+
     def setting(self, key: str) -> Any:
         """A setting as the device reported it, else as csocket last sent it."""
-        if key in self.values:
-            return self.values[key]
-        return self.sent.get(key)
+        return self.state.setting(key)
+
+    def threshold(self, key: str) -> Threshold | None:
+        """The overcurrent alarm's or protection's setting, if known."""
+        value = self.state.setting(key)
+        return value if isinstance(value, Threshold) else None
 
     @property
     def alarm_threshold_ma(self) -> int | None:
         """The enabled overcurrent alarm's threshold in mA, else None."""
-        alarm = self.setting("overcurrent_alarm") or {}
-        threshold = alarm.get("threshold")
-        return threshold * 1000 if alarm.get("enabled") and threshold else None
+        alarm = self.threshold("overcurrent_alarm")
+        if alarm is None or not alarm.enabled or not alarm.threshold:
+            return None
+        return alarm.threshold * 1000
 
     @property
     def overcurrent(self) -> bool | None:
         """Current at or above the alarm threshold; None while unknown."""
-        current = self.values.get("current")
+        current = self.measurements.current
         threshold = self.alarm_threshold_ma
         if current is None or threshold is None:
             return None
@@ -175,19 +173,22 @@ class SocketDevice:
             Frame(now, uplink.f_cnt, uplink.payload.hex(), dict(decoded))
         )
 
-        new = {k: v for k, v in decoded.items() if k not in ECHO_ONLY_FIELDS}
+        new = {k: v for k, v in decoded.items() if k not in NOT_STATE_FIELDS}
         # The socket transmits only with mains present; ff3fff is its last
         # gasp. Any other uplink means mains is back.
         new.setdefault("power_outage", False)
         if decoded.get("power_consumption_reset"):
             new.setdefault("power_consumption", 0)
         self._apply_delay_task(decoded, now)
-        for key in new:
-            # A reported setting supersedes what we sent.
-            self.sent.pop(key, None)
-        previous = self.values
-        self.values = {**previous, **new}
-        return self._events(previous, new)
+        was_out = self.measurements.power_outage is True
+        old_current = self.measurements.current
+        self.state.apply(new)
+        return self._events(
+            new,
+            changed=bool(decoded.get("socket_changed")),
+            was_out=was_out,
+            old_current=old_current,
+        )
 
     def _apply_delay_task(self, decoded: Mapping[str, Any], now: datetime) -> None:
         """What the frame says about the single delay task.
@@ -219,22 +220,30 @@ class SocketDevice:
         ):
             self.delay_task = None
 
-    def _events(self, previous: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    def _events(
+        self,
+        new: Mapping[str, Any],
+        *,
+        changed: bool,
+        was_out: bool,
+        old_current: int | None,
+    ) -> list[str]:
         events: list[str] = []
         outage = new.get("power_outage")
-        was_out = previous.get("power_outage") is True
         if outage is True and not was_out:
             events.append(EVENT_POWER_OUTAGE)
         elif outage is False and was_out:
             events.append(EVENT_POWER_RESTORED)
         threshold = self.alarm_threshold_ma
-        if "current" in new and self.overcurrent:
-            old = previous.get("current")
-            # Only the crossing fires; staying above the threshold does not.
-            if old is None or threshold is None or old < threshold:
-                events.append(EVENT_OVERCURRENT_ALARM)
+        # Only the crossing fires; staying above the threshold does not.
         if (
-            new.get("socket_changed")
+            "current" in new
+            and self.overcurrent
+            and (old_current is None or threshold is None or old_current < threshold)
+        ):
+            events.append(EVENT_OVERCURRENT_ALARM)
+        if (
+            changed
             and new.get("socket_status") is False
             and self._is_trip(new.get("current"))
         ):
@@ -243,13 +252,13 @@ class SocketDevice:
 
     def _is_trip(self, current_ma: int | None) -> bool:
         """The frame's own current reached the configured protection threshold."""
-        protection = self.setting("overcurrent_protection") or {}
-        threshold = protection.get("threshold")
+        protection = self.threshold("overcurrent_protection")
         return bool(
             current_ma is not None
-            and protection.get("enabled")
-            and threshold
-            and current_ma >= threshold * 1000
+            and protection is not None
+            and protection.enabled
+            and protection.threshold
+            and current_ma >= protection.threshold * 1000
         )
 
     def record_sent(self, settings: Mapping[str, Any], now: datetime) -> None:
@@ -261,10 +270,8 @@ class SocketDevice:
                 )
             elif key in ("delete_delay_task", "reboot"):
                 self.delay_task = None
-            elif key in SETTING_KEYS:
-                # The device's next report of this setting replaces it.
-                self.values.pop(key, None)
-                self.sent[key] = value
+            elif key in SETTING_FIELDS:
+                self.state.record_sent(key, value)
 
     def async_add_listener(self, listener: Callable[[], None]) -> Callable[[], None]:
         """Call `listener` on every change; returns the remover."""

@@ -39,8 +39,8 @@ def _device(device: SocketDevice, factor: float) -> dict[str, Any]:
             "frame_counter": device.f_cnt,
             "gateways": device.gateway_count,
         },
-        "values": device.values,
-        "settings_sent": device.sent,
+        "values": device.state.values(),
+        "settings_sent": device.state.sent.as_dict(),
         "delay_task": (
             {
                 "fires_at": device.delay_task.fires_at.isoformat(),

@@ -38,9 +38,9 @@ class CsocketNumberEntityDescription(NumberEntityDescription):
 
 def _threshold(key: str) -> Callable[[SocketDevice], float | None]:
     def value(device: SocketDevice) -> float | None:
-        setting = device.setting(key)
+        setting = device.threshold(key)
         # 0 is what the device reports for a threshold it does not have.
-        return (setting or {}).get("threshold") or None
+        return (setting.threshold or None) if setting else None
 
     return value
 

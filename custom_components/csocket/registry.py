@@ -18,18 +18,13 @@ _LOGGER = logging.getLogger(__name__)
 
 def registry_info(device: SocketDevice) -> tuple[Any, ...]:
     """What the device registry shows of a socket; compared to spot changes."""
-    values = device.values
-    return (
-        device.name,
-        values.get("sn"),
-        values.get("hardware_version"),
-        values.get("firmware_version"),
-    )
+    info = device.state.info
+    return (device.name, info.sn, info.hardware_version, info.firmware_version)
 
 
 def update_registry(hass: HomeAssistant, entry_id: str, device: SocketDevice) -> None:
     """Create or update the socket's device (a rename on the server included)."""
-    values = device.values
+    info = device.state.info
     dr.async_get(hass).async_get_or_create(
         config_entry_id=entry_id,
         identifiers={(DOMAIN, device.dev_eui)},
@@ -37,9 +32,9 @@ def update_registry(hass: HomeAssistant, entry_id: str, device: SocketDevice) ->
         model=MODEL_NAME,
         model_id=MODEL,
         name=device.name,
-        serial_number=values.get("sn"),
-        hw_version=values.get("hardware_version"),
-        sw_version=values.get("firmware_version"),
+        serial_number=info.sn,
+        hw_version=info.hardware_version,
+        sw_version=info.firmware_version,
     )
 
 

@@ -49,10 +49,6 @@ class CsocketSensorEntityDescription(SensorEntityDescription):
     always_available: bool = False
 
 
-def _value(key: str) -> Callable[[SocketDevice], StateType]:
-    return lambda device: device.values.get(key)
-
-
 SENSORS: tuple[CsocketSensorEntityDescription, ...] = (
     CsocketSensorEntityDescription(
         key="voltage",
@@ -60,7 +56,7 @@ SENSORS: tuple[CsocketSensorEntityDescription, ...] = (
         native_unit_of_measurement=UnitOfElectricPotential.VOLT,
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=1,
-        value_fn=_value("voltage"),
+        value_fn=lambda device: device.measurements.voltage,
     ),
     CsocketSensorEntityDescription(
         key="current",
@@ -69,7 +65,7 @@ SENSORS: tuple[CsocketSensorEntityDescription, ...] = (
         suggested_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=2,
-        value_fn=_value("current"),
+        value_fn=lambda device: device.measurements.current,
     ),
     CsocketSensorEntityDescription(
         key="power",
@@ -77,7 +73,7 @@ SENSORS: tuple[CsocketSensorEntityDescription, ...] = (
         native_unit_of_measurement=UnitOfPower.WATT,
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=0,
-        value_fn=_value("active_power"),
+        value_fn=lambda device: device.measurements.active_power,
     ),
     CsocketSensorEntityDescription(
         key="power_factor",
@@ -85,7 +81,7 @@ SENSORS: tuple[CsocketSensorEntityDescription, ...] = (
         native_unit_of_measurement=PERCENTAGE,
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=0,
-        value_fn=_value("power_factor"),
+        value_fn=lambda device: device.measurements.power_factor,
     ),
     CsocketSensorEntityDescription(
         key="energy",
@@ -95,7 +91,7 @@ SENSORS: tuple[CsocketSensorEntityDescription, ...] = (
         # The counter restarts at 0 after "reset energy": a meter reset.
         state_class=SensorStateClass.TOTAL_INCREASING,
         suggested_display_precision=3,
-        value_fn=_value("power_consumption"),
+        value_fn=lambda device: device.measurements.power_consumption,
     ),
     CsocketSensorEntityDescription(
         key="rssi",

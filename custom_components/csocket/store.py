@@ -20,6 +20,7 @@ from .availability import ReportClock
 from .const import DOMAIN, STORAGE_VERSION
 from .device import DelayTask, SocketDevice
 from .network_servers import DeviceRef
+from .state import SocketState
 
 # Steady uplinks save at most this often (seconds).
 SAVE_DELAY: Final = 10
@@ -102,14 +103,14 @@ def device_to_storage(device: SocketDevice) -> dict[str, Any]:
             "device_name": ref.device_name,
         },
         "display_name": device.display_name,
-        "values": _copy(device.values),
+        "values": _copy(device.state.values()),
         "last_seen": device.last_seen.isoformat() if device.last_seen else None,
         "available": device.available,
         "rssi": device.rssi,
         "snr": device.snr,
         "f_cnt": device.f_cnt,
         "gateway_count": device.gateway_count,
-        "sent": _copy(device.sent),
+        "sent": device.state.sent.as_dict(),
         "clock": device.clock.as_storage(),
         "delay_task": (
             {"fires_at": task.fires_at.isoformat(), "socket_status": task.socket_status}
@@ -127,13 +128,12 @@ def device_from_storage(data: Mapping[str, Any]) -> SocketDevice:
         ref=DeviceRef(**data["ref"]),
         display_name=data.get("display_name"),
         clock=ReportClock.from_storage(data.get("clock")),
-        values=dict(data.get("values") or {}),
+        state=SocketState.restore(data.get("values") or {}, data.get("sent") or {}),
         last_seen=datetime.fromisoformat(last_seen) if last_seen else None,
         rssi=data.get("rssi"),
         snr=data.get("snr"),
         f_cnt=data.get("f_cnt"),
         gateway_count=data.get("gateway_count") or 0,
-        sent=dict(data.get("sent") or {}),
         delay_task=(
             DelayTask(datetime.fromisoformat(task["fires_at"]), task["socket_status"])
             if task

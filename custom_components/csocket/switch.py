@@ -44,8 +44,8 @@ def _flag(key: str) -> Callable[[SocketDevice], bool | None]:
 
 def _enabled(key: str) -> Callable[[SocketDevice], bool | None]:
     def value(device: SocketDevice) -> bool | None:
-        setting = device.setting(key)
-        return None if setting is None else bool(setting["enabled"])
+        setting = device.threshold(key)
+        return None if setting is None else setting.enabled
 
     return value
 
@@ -132,8 +132,7 @@ class CsocketSocketSwitch(CsocketControlEntity, SwitchEntity):
     @property
     def is_on(self) -> bool | None:
         """The state the device last reported."""
-        value = self.device.values.get("socket_status")
-        return None if value is None else bool(value)
+        return self.device.measurements.socket_status
 
     @property
     def extra_state_attributes(self) -> Mapping[str, Any]:

@@ -76,7 +76,7 @@ async def async_run_command(
     except HomeAssistantError as err:
         if not isinstance(err.__cause__, CommandTimeout):
             raise
-        current = device.values.get("socket_status")
+        current = device.measurements.socket_status
         _LOGGER.warning(
             "Socket %s did not confirm switching %s within %s s; it stays %s",
             device.name,
