@@ -301,3 +301,24 @@ async def test_server_error_during_publish_fails_at_once(
                 await task
     assert err.value.translation_key == "downlink_failed"
     assert "Gateway is offline" in str(err.value)
+
+
+async def test_queued_command_is_tracked_and_fails_at_unload() -> None:
+    """A command behind another shows as queued; an unload fails it unsent."""
+    queue, transport, _host, index = _queue()
+    first = asyncio.create_task(queue.async_command({"reboot": True}, lambda _d: True))
+    await transport.event.wait()
+    second = asyncio.create_task(
+        queue.async_command({"socket_status": False}, lambda _d: True)
+    )
+    await asyncio.sleep(0)  # let the second call register behind the lock
+    assert [c.state for c in index.values()] == [
+        CommandState.SENT,
+        CommandState.QUEUED,
+    ]
+    queue.fail_all("csocket is unloading")
+    for task in (first, second):
+        with pytest.raises(Exception, match="unloading"):
+            await task
+    assert len(transport.published) == 1
+    assert index == {}

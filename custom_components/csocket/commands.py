@@ -175,20 +175,23 @@ class CommandQueue:
         """Send commands and wait for the report that `accept`s them."""
         # Ask for a status report in the same frame: it confirms the command.
         payload = codec.encode_downlink({**commands, "report_status": True})
-        async with self._lock:
-            command = Command(payload, accept)
-            self.commands.append(command)
-            self._index[command.correlation_id] = command
-            try:
-                await self._publish(command)
+        # Tracked while queued behind the socket's previous command, so an
+        # unload fails it and diagnostics show it; only a sent one confirms.
+        command = Command(payload, accept)
+        self.commands.append(command)
+        self._index[command.correlation_id] = command
+        try:
+            async with self._lock:
+                if not command.future.done():
+                    await self._publish(command)
                 async with asyncio.timeout(self._host.command_timeout):
                     return await command.future
-            except TimeoutError as err:
-                command.state = CommandState.FAILED
-                raise CommandTimeout(self._device.dev_eui) from err
-            finally:
-                self.commands.remove(command)
-                self._index.pop(command.correlation_id, None)
+        except TimeoutError as err:
+            command.state = CommandState.FAILED
+            raise CommandTimeout(self._device.dev_eui) from err
+        finally:
+            self.commands.remove(command)
+            self._index.pop(command.correlation_id, None)
 
     def handle_uplink(self, decoded: Mapping[str, Any]) -> None:
         """Confirm the sent commands this report answers."""
