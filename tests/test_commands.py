@@ -15,7 +15,7 @@ from homeassistant.const import ATTR_ENTITY_ID, SERVICE_TURN_ON
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 
-from custom_components.csocket.batch import SettingUnknown, merge
+from custom_components.csocket.batch import SettingUnknown, complete, frames, merge
 from custom_components.csocket.commands import CommandQueue, CommandState
 from custom_components.csocket.const import CONF_COMMAND_TIMEOUT
 from custom_components.csocket.device import SocketDevice
@@ -63,6 +63,31 @@ def test_merge_is_field_by_field() -> None:
             {"led_enabled": True},
         ]
     ) == {"overcurrent_alarm": {"enabled": True, "threshold": 15}, "led_enabled": True}
+
+
+def test_complete_fills_from_known_state_and_packs_frames() -> None:
+    """A partial update takes the rest from the socket; frames fit 11 bytes."""
+    device = SocketDevice(ref=DeviceRef(DEV_EUI, APP_ID))
+    device.state.apply({"overcurrent_alarm": {"enabled": False, "threshold": 12}})
+    assert complete(device, "overcurrent_alarm", {"enabled": True}) == {
+        "enabled": True,
+        "threshold": 12,
+    }
+    # Enabling a feature whose threshold the socket never reported: 10 A.
+    assert complete(device, "overcurrent_protection", {"enabled": True}) == {
+        "enabled": True,
+        "threshold": 10,
+    }
+    with pytest.raises(SettingUnknown):
+        complete(device, "overcurrent_protection", {"threshold": 5})
+    assert frames(
+        {
+            "overcurrent_alarm": {"enabled": True, "threshold": 12},
+            "overcurrent_protection": {"enabled": True, "threshold": 12},
+            "led_enabled": True,
+            "report_interval": 300,
+        }
+    ) == [bytes.fromhex("ff24010cff30010cff2f01"), bytes.fromhex("ff032c01")]
 
 
 class _Host:
