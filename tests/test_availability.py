@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
+from typing import Any
+from unittest.mock import patch
 
 import pytest
 from freezegun.api import FrozenDateTimeFactory
@@ -11,8 +13,11 @@ from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
-from custom_components.csocket.availability import ReportClock
+from custom_components.csocket import availability
+from custom_components.csocket.availability import AvailabilityTracker, ReportClock
 from custom_components.csocket.const import DOMAIN
+from custom_components.csocket.device import SocketDevice
+from custom_components.csocket.network_servers import DeviceRef
 
 from .broker import Broker
 from .common import (
@@ -64,6 +69,37 @@ def test_clock_ignores_spacings_below_the_shortest_interval() -> None:
     for seconds in (0, 10, 20, 30):
         clock.observe(T0 + timedelta(seconds=seconds))
     assert (clock.largest_gap, clock.learned) == (0, None)
+
+
+async def test_tracker_moves_its_deadline_without_new_timers(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    """Uplinks push the deadline; the one timer re-arms itself when it fires."""
+    freezer.move_to(T0)
+    changed: list[bool] = []
+    tracker = AvailabilityTracker(
+        hass, lambda: 2.5, lambda d: changed.append(d.available)
+    )
+    device = SocketDevice(ref=DeviceRef(DEV_EUI))
+    device.state.record_sent("report_interval", 600)  # window 10 x 2.5 + 1 min
+    armed = []
+    real = availability.async_track_point_in_utc_time
+
+    def count(*args: Any) -> Any:
+        armed.append(args[2])
+        return real(*args)
+
+    with patch.object(availability, "async_track_point_in_utc_time", count):
+        for minute in range(10):
+            device.last_seen = T0 + timedelta(minutes=minute)
+            tracker.update(device)
+        assert len(armed) == 1
+        await _tick(hass, freezer, minutes=26, seconds=1)
+        assert changed == []  # fired at the old deadline, re-armed for the new
+        assert len(armed) == 2
+        await _tick(hass, freezer, minutes=9)
+        assert changed == [False]
+    tracker.stop()
 
 
 # End to end -----------------------------------------------------------------
