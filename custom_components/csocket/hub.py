@@ -168,7 +168,8 @@ class CsocketHub:
     def async_remove_device(self, dev_eui: str) -> None:
         """Forget a device the user deleted."""
         self.devices.pop(dev_eui, None)
-        self.queues.pop(dev_eui, None)
+        if queue := self.queues.pop(dev_eui, None):
+            queue.fail_all("the socket was removed")
         self.availability.remove(dev_eui)
         self.store.schedule()
 
