@@ -25,7 +25,7 @@ from homeassistant.helpers.service import async_get_all_descriptions
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.csocket import services
+from custom_components.csocket import service_schemas
 from custom_components.csocket.const import DOMAIN
 from custom_components.csocket.network_servers import (
     CONF_APPLICATION_ID,
@@ -738,10 +738,10 @@ async def test_the_things_stack_topics(hass: HomeAssistant, broker: Broker) -> N
 
 def test_schema_helpers() -> None:
     """Whole numbers are never rounded; durations become whole seconds."""
-    assert services.INTERVAL(20.0) == 20
-    assert services.INTERVAL("20") == 20
-    assert services.DELAY("01:00:00") == 3600
-    assert services.DELAY({"minutes": 1}) == 60
+    assert service_schemas.INTERVAL(20.0) == 20
+    assert service_schemas.INTERVAL("20") == 20
+    assert service_schemas.DELAY("01:00:00") == 3600
+    assert service_schemas.DELAY({"minutes": 1}) == 60
     for bad in (None, "x", 2.5, float("nan"), float("inf")):
         with pytest.raises(vol.Invalid):
-            services.INTERVAL(bad)
+            service_schemas.INTERVAL(bad)
