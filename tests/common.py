@@ -33,6 +33,8 @@ DEV_EUI = "24e124148b123456"
 DEV_EUI_2 = "24e124148b654321"
 # User guide 4.2: on, PF 41 %, 18 mA, 229.3 V, 5 Wh, 1 W.
 REPORT = "08700105812907c912000374f508068305000000048001000000"
+# Echo of "set reporting interval 20 min" (ff03 b004): the interval is known.
+ECHO_20_MIN = "ff03b004"
 # User guide 4.1: basic information at join.
 BASIC_INFO = "ff0101ff166148b13783621055ff090100ff0a0103ff24010aff30010aff250080ff2601"
 
@@ -246,3 +248,48 @@ def registry_device(
         if (device := by_identifier(identifier, candidate)) is not None:
             return cast("dr.DeviceEntry", device)
     return None
+
+
+# Bytes no test expects from csocket, sent after an action as a sentinel.
+SENTINEL = "5e7e"
+
+
+def downlink_payloads(captured: Any) -> list[str]:
+    """Hex payloads of the ChirpStack v4 downlinks captured so far."""
+    return [
+        base64.b64decode(json.loads(payload)["data"]).hex()
+        for _topic, payload in captured.messages
+    ]
+
+
+async def messages_before_sentinel(
+    hass: HomeAssistant, captured: Any, device_id: str | list[str]
+) -> list[tuple[str, bytes]]:
+    """Every message csocket published before a sentinel sent after it.
+
+    The sentinel goes out through csocket's own connection, so the broker
+    delivers it after anything csocket published earlier: no fixed sleep.
+    With several devices, one sentinel each; returns what preceded the first.
+    """
+    ids = [device_id] if isinstance(device_id, str) else device_id
+    await hass.services.async_call(
+        DOMAIN,
+        "send_raw_downlink",
+        {"device_id": ids, "payload": SENTINEL},
+        blocking=True,
+    )
+    await wait_for(
+        hass,
+        lambda: downlink_payloads(captured).count(SENTINEL) == len(ids),
+        settle=False,
+    )
+    first = downlink_payloads(captured).index(SENTINEL)
+    return list(captured.messages[:first])
+
+
+async def payloads_before_sentinel(
+    hass: HomeAssistant, captured: Any, device_id: str | list[str]
+) -> list[str]:
+    """Hex payloads csocket published before a sentinel sent after them."""
+    before = await messages_before_sentinel(hass, captured, device_id)
+    return [base64.b64decode(json.loads(body)["data"]).hex() for _t, body in before]

@@ -130,8 +130,10 @@ def test_public_api() -> None:
     assert issubclass(CodecError, ValueError)
     assert set(codec.__all__) == {
         "FPORT",
+        "RANGES",
         "UPLINK_FIELDS",
         "CodecError",
+        "Range",
         "decode_uplink",
         "encode_downlink",
         "encode_socket",

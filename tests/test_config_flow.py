@@ -7,7 +7,6 @@ import datetime as dt
 import ipaddress
 import json
 import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -1060,13 +1059,13 @@ async def test_reconfigure_new_client_id_ends_old_session(
         f"application/{APP_ID}/device/24e124148b123456/event/up", b"{}"
     )
     async with broker.client(identifier="csocket-test", clean_session=False) as old:
-        received: list[object] = []
-
-        async def _read() -> None:
+        # A queued message is delivered at connect, before this sentinel.
+        await old.subscribe("csocket-test/sentinel", qos=1)
+        await old.publish("csocket-test/sentinel", b"sentinel", qos=1)
+        received: list[str] = []
+        async with asyncio.timeout(5):
             async for message in old.messages:
-                received.append(message)  # noqa: PERF401 - runs until cancelled
-
-        reader = asyncio.create_task(_read())
-        await hass.async_add_executor_job(time.sleep, 0.3)
-        reader.cancel()
-    assert received == []
+                received.append(message.topic.value)
+                if message.topic.value == "csocket-test/sentinel":
+                    break
+    assert received == ["csocket-test/sentinel"]

@@ -10,6 +10,8 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 )
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
+from custom_components.csocket.diagnostics import async_get_config_entry_diagnostics
+
 from .broker import Broker
 from .common import (
     BASIC_INFO,
@@ -75,3 +77,27 @@ async def test_device_diagnostics(
     result = await get_diagnostics_for_device(hass, hass_client, entry, device)
     assert list(result["devices"]) == [DEV_EUI]
     assert result["devices"][DEV_EUI]["frames"][0]["payload"] == REPORT
+
+
+async def test_commands_in_flight(hass: HomeAssistant, broker: Broker) -> None:
+    """A command waiting for the socket's confirmation shows with its state."""
+    entry = make_entry(broker)
+    await setup_entry(hass, entry)
+    await send_uplink(hass, broker, *cs4_uplink(REPORT.replace("087001", "087000")))
+    async with broker.capture("application/+/device/+/command/down") as captured:
+        task = hass.async_create_task(
+            hass.services.async_call(
+                "switch", "turn_on", {"entity_id": "switch.kettle_socket"}, True
+            )
+        )
+        await captured.wait_for(1)
+        # Called directly: the HTTP view would wait for the pending action.
+        result = await async_get_config_entry_diagnostics(hass, entry)
+        [command] = result["devices"][DEV_EUI]["commands_in_flight"]
+        assert (command["state"], command["payload"]) == ("sent", "080100ffff28ff")
+        await send_uplink(
+            hass, broker, *cs4_uplink(REPORT.replace("087001", "087011"), f_cnt=2)
+        )
+        await task
+    result = await async_get_config_entry_diagnostics(hass, entry)
+    assert result["devices"][DEV_EUI]["commands_in_flight"] == []

@@ -26,6 +26,7 @@ from .broker import Broker
 from .common import (
     APP_ID,
     DEV_EUI,
+    ECHO_20_MIN,
     REPORT,
     cs4_uplink,
     make_entry,
@@ -153,10 +154,10 @@ async def test_availability_window(
     """Unavailable only after interval x factor + a grace minute without uplinks."""
     entry = make_entry(broker, options={CONF_AVAILABILITY_FACTOR: 2.0})
     await setup_entry(hass, entry)
-    await send_uplink(hass, broker, *cs4_uplink(REPORT))
+    await send_uplink(hass, broker, *cs4_uplink(ECHO_20_MIN + REPORT))
     assert hass.states.get(VOLTAGE).state == "229.3"
 
-    # Default interval 20 min: 2 x 20 min + 60 s = 41 min.
+    # Interval 20 min: 2 x 20 min + 60 s = 41 min.
     freezer.tick(timedelta(minutes=40, seconds=59))
     async_fire_time_changed(hass)
     await hass.async_block_till_done()
@@ -166,9 +167,9 @@ async def test_availability_window(
     async_fire_time_changed(hass)
     await hass.async_block_till_done()
     assert hass.states.get(VOLTAGE).state == STATE_UNAVAILABLE
-    # Class C: the socket still listens, so its controls stay usable (each
-    # command is confirmed or times out) while the broker connection is up.
-    assert hass.states.get("switch.kettle_socket").state == "on"
+    # The outlet's last state is stale once the socket stops reporting; the
+    # buttons and settings stay usable while the broker connection is up.
+    assert hass.states.get("switch.kettle_socket").state == STATE_UNAVAILABLE
     assert hass.states.get("button.kettle_socket_refresh").state != STATE_UNAVAILABLE
 
     await send_uplink(hass, broker, *cs4_uplink(REPORT, f_cnt=2))
@@ -185,7 +186,7 @@ async def test_restart_keeps_availability(
     """
     entry = make_entry(broker)
     await setup_entry(hass, entry)
-    await send_uplink(hass, broker, *cs4_uplink(REPORT))
+    await send_uplink(hass, broker, *cs4_uplink(ECHO_20_MIN + REPORT))
     assert await hass.config_entries.async_unload(entry.entry_id)
     freezer.tick(timedelta(hours=2))  # longer than the 51 min window
     assert await hass.config_entries.async_setup(entry.entry_id)
@@ -208,7 +209,7 @@ async def test_unavailable_socket_stays_unavailable_after_restart(
     """A socket that had already gone quiet is not revived by a restart."""
     entry = make_entry(broker)
     await setup_entry(hass, entry)
-    await send_uplink(hass, broker, *cs4_uplink(REPORT))
+    await send_uplink(hass, broker, *cs4_uplink(ECHO_20_MIN + REPORT))
     freezer.tick(timedelta(hours=1))
     async_fire_time_changed(hass)
     await hass.async_block_till_done()
@@ -261,7 +262,7 @@ async def test_outage_stays_visible_while_socket_is_silent(
 ) -> None:
     """After a last-gasp ff3fff the socket goes quiet; the outage stays on."""
     await setup_entry(hass, make_entry(broker))
-    await send_uplink(hass, broker, *cs4_uplink(REPORT, f_cnt=1))
+    await send_uplink(hass, broker, *cs4_uplink(ECHO_20_MIN + REPORT, f_cnt=1))
     await send_uplink(hass, broker, *cs4_uplink("ff3fff", f_cnt=2))
     freezer.tick(timedelta(hours=3))
     async_fire_time_changed(hass)

@@ -207,9 +207,10 @@ async def test_removing_entry_clears_session_and_storage(
     await broker.publish(*cs4_uplink(REPORT, f_cnt=5))
     again = make_entry(broker)
     await setup_entry(hass, again)
-    await hass.async_add_executor_job(__import__("time").sleep, 0.3)
-    await hass.async_block_till_done()
-    assert again.runtime_data.devices == {}
+    # A queued uplink would be delivered at connect, before this sentinel.
+    await broker.publish(*cs4_uplink(REPORT, f_cnt=6, dev_eui=DEV_EUI_2))
+    await wait_for(hass, lambda: DEV_EUI_2 in again.runtime_data.devices)
+    assert set(again.runtime_data.devices) == {DEV_EUI_2}
 
 
 async def test_controls_follow_the_broker_connection(

@@ -25,7 +25,7 @@ from homeassistant.helpers.service import async_get_all_descriptions
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.csocket import services
+from custom_components.csocket import service_schemas
 from custom_components.csocket.const import DOMAIN
 from custom_components.csocket.network_servers import (
     CONF_APPLICATION_ID,
@@ -41,6 +41,7 @@ from .common import (
     REPORT,
     cs4_uplink,
     make_entry,
+    messages_before_sentinel,
     registry_device,
     send_uplink,
     setup_entry,
@@ -119,8 +120,10 @@ async def _expect_one(
 ) -> dict[str, Any]:
     """Exactly one ChirpStack v4 downlink with these bytes; clears the capture."""
     await captured.wait_for(1)
-    await asyncio.sleep(0.05)  # a second frame would show up by now
-    [(got_topic, body)] = _downlinks(captured)
+    device = registry_device(hass, topic.split("/")[3])
+    assert device is not None
+    [(got_topic, raw)] = await messages_before_sentinel(hass, captured, device.id)
+    body = json.loads(raw)
     assert got_topic == topic
     assert set(body) == {"id", "devEui", "confirmed", "fPort", "data"}
     assert body["devEui"] == topic.split("/")[3]
@@ -406,9 +409,8 @@ async def test_several_devices_in_one_call(
         await _call(
             hass, "set_led", {"device_id": [first, second, first], "enabled": False}
         )
-        await captured.wait_for(2)
-        await asyncio.sleep(0.05)
-        got = sorted((topic, _hex(body)) for topic, body in _downlinks(captured))
+        before = await messages_before_sentinel(hass, captured, [first, second])
+        got = sorted((topic, _hex(json.loads(body))) for topic, body in before)
         assert got == sorted([(DOWN_TOPIC, "ff2f00"), (DOWN_TOPIC_2, "ff2f00")])
     assert hass.states.get(f"switch.{NAME}_led_indicator").state == "off"
     assert hass.states.get("switch.heater_socket_led_indicator").state == "off"
@@ -545,8 +547,7 @@ async def test_out_of_range_arguments(
                 await _call(hass, action, {"device_id": device_id, **extra})
             if expected is ServiceValidationError:
                 assert err.value.translation_key == "out_of_range"
-        await asyncio.sleep(0.1)
-        assert captured.messages == []
+        assert await messages_before_sentinel(hass, captured, device_id) == []
 
 
 async def test_rules_raise_translated_errors(
@@ -594,8 +595,7 @@ async def test_rules_raise_translated_errors(
             assert err.value.translation_domain == DOMAIN
             assert err.value.translation_key == key
             assert message in str(err.value)
-        await asyncio.sleep(0.1)
-        assert captured.messages == []
+        assert await messages_before_sentinel(hass, captured, device_id) == []
 
 
 async def test_device_resolution_errors(
@@ -640,7 +640,10 @@ async def test_device_resolution_errors(
         # One bad id in a list: nothing is sent to the good one either.
         with pytest.raises(ServiceValidationError):
             await _call(hass, "refresh", {"device_id": [device_id, other.id]})
+        assert await messages_before_sentinel(hass, captured, device_id) == []
+        captured.messages.clear()
 
+        hub = entry.runtime_data
         assert await hass.config_entries.async_unload(entry.entry_id)
         await hass.async_block_till_done()
         await refused(
@@ -649,8 +652,9 @@ async def test_device_resolution_errors(
             "Cannot send to Kettle socket: the csocket entry chirpstack_v4 test "
             "is not loaded",
         )
-        await asyncio.sleep(0.1)
-        assert captured.messages == []
+        # Unloaded, csocket has no connection left that could publish.
+        assert not hub.transport.connected
+    assert captured.messages == []
 
 
 async def test_broker_down_is_an_error(
@@ -734,10 +738,10 @@ async def test_the_things_stack_topics(hass: HomeAssistant, broker: Broker) -> N
 
 def test_schema_helpers() -> None:
     """Whole numbers are never rounded; durations become whole seconds."""
-    assert services.INTERVAL(20.0) == 20
-    assert services.INTERVAL("20") == 20
-    assert services.DELAY("01:00:00") == 3600
-    assert services.DELAY({"minutes": 1}) == 60
+    assert service_schemas.INTERVAL(20.0) == 20
+    assert service_schemas.INTERVAL("20") == 20
+    assert service_schemas.DELAY("01:00:00") == 3600
+    assert service_schemas.DELAY({"minutes": 1}) == 60
     for bad in (None, "x", 2.5, float("nan"), float("inf")):
         with pytest.raises(vol.Invalid):
-            services.INTERVAL(bad)
+            service_schemas.INTERVAL(bad)

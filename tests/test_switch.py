@@ -7,7 +7,6 @@ import base64
 import functools
 import json
 import logging
-import time
 from collections.abc import Callable
 
 import pytest
@@ -32,11 +31,14 @@ from .broker import Broker, Captured
 from .common import (
     APP_ID,
     DEV_EUI,
+    DEV_EUI_2,
     REPORT,
     cs3_uplink,
     cs4_uplink,
     make_entry,
+    messages_before_sentinel,
     milesight_uplink,
+    registry_device,
     send_uplink,
     setup_entry,
     tts_uplink,
@@ -232,16 +234,28 @@ async def test_tts_nack_fails_fast(hass: HomeAssistant, broker: Broker) -> None:
 async def test_downlinks_serialised(hass: HomeAssistant, broker: Broker) -> None:
     """A second command waits until the first one is confirmed."""
     await _start(hass, broker)
-    async with broker.capture(DOWN_TOPIC) as captured:
+    # Another socket's queue is free: its sentinel shows what went out before.
+    await send_uplink(
+        hass, broker, *cs4_uplink(OFF_REPORT, dev_eui=DEV_EUI_2, name="Heater")
+    )
+    other = registry_device(hass, DEV_EUI_2)
+    assert other is not None
+    async with broker.capture("application/+/device/+/command/down") as captured:
         first = _call(hass, SERVICE_TURN_ON)
         await _downlink(hass, captured)
         second = _call(hass, SERVICE_TURN_OFF)
-        await hass.async_add_executor_job(time.sleep, 0.2)
-        assert len(captured.messages) == 1
+        await wait_for(
+            hass,
+            lambda: hass.states.get(SWITCH).attributes.get("pending_target") is False,
+            settle=False,
+        )
+        before = await messages_before_sentinel(hass, captured, other.id)
+        assert [topic for topic, _body in before] == [DOWN_TOPIC]
+        captured.messages.clear()
         await broker.publish(*cs4_uplink(CHANGED_ON, f_cnt=2))
         await first
-        await wait_for(hass, lambda: len(captured.messages) == 2, settle=False)
-        assert base64.b64decode(json.loads(captured.messages[1][1])["data"]).hex() == (
+        await wait_for(hass, lambda: len(captured.messages) == 1, settle=False)
+        assert base64.b64decode(json.loads(captured.messages[0][1])["data"]).hex() == (
             "080000ffff28ff"
         )
         await broker.publish(*cs4_uplink(CHANGED_OFF, f_cnt=3))

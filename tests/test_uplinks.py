@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
 from unittest.mock import patch
 
 import pytest
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
@@ -17,6 +19,7 @@ from pytest_homeassistant_custom_component.common import snapshot_platform
 from syrupy.assertion import SnapshotAssertion
 
 from custom_components import csocket
+from custom_components.csocket import PLATFORMS
 from custom_components.csocket.const import CONF_AUTO_ADD, CONF_DEV_EUIS, DOMAIN
 from custom_components.csocket.network_servers import (
     CONF_APPLICATION_ID,
@@ -51,33 +54,24 @@ def _states(hass: HomeAssistant, prefix: str) -> dict[str, str]:
 
 
 @pytest.mark.usefixtures("entity_registry_enabled_by_default")
-@pytest.mark.parametrize("platform", [Platform.SENSOR, Platform.BINARY_SENSOR])
+@pytest.mark.parametrize("platform", PLATFORMS)
 async def test_entities_snapshot(
     hass: HomeAssistant,
     broker: Broker,
     entity_registry: er.EntityRegistry,
     snapshot: SnapshotAssertion,
+    freezer: FrozenDateTimeFactory,
     platform: Platform,
 ) -> None:
-    """Every entity of the platform with its unit, class and state."""
+    """Every entity of each platform with its unit, class and state."""
+    # last_seen in the snapshot must not depend on the clock.
+    freezer.move_to(datetime(2026, 11, 25, 12, 0, tzinfo=UTC))
     entry = make_entry(broker)
     with patch("custom_components.csocket.PLATFORMS", [platform]):
         await setup_entry(hass, entry)
         await send_uplink(hass, broker, *cs4_uplink(BASIC_INFO, f_cnt=0))
         await send_uplink(hass, broker, *cs4_uplink(REPORT, f_cnt=1))
-        with patch(
-            "homeassistant.util.dt.utcnow", return_value=_fixed_time()
-        ):  # last_seen in the snapshot must not depend on the clock
-            hub = entry.runtime_data
-            hub.devices[DEV_EUI].last_seen = _fixed_time()
-            hub.devices[DEV_EUI].notify()
         await snapshot_platform(hass, entity_registry, snapshot, entry.entry_id)
-
-
-def _fixed_time():
-    from datetime import UTC, datetime  # noqa: PLC0415
-
-    return datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
 async def test_chirpstack_v4_report_and_device_info(

@@ -8,14 +8,14 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
-from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.typing import ConfigType
 
 from .compat import OPTIONS_FLOW_AUTO_RELOAD
 from .const import CONF_SERVER, CONF_TRANSPORT, DOMAIN, TRANSPORT_HA_MQTT
-from .hub import CsocketHub, async_remove_store
+from .hub import CsocketHub
 from .network_servers import create_adapter
 from .services import async_setup_services
+from .store import async_remove_store
 from .transport import (
     BrokerSettings,
     BrokerTransport,
@@ -56,6 +56,23 @@ async def async_setup_entry(hass: HomeAssistant, entry: CsocketConfigEntry) -> b
         transport = BrokerTransport(hass, entry, BrokerSettings.from_data(entry.data))
     hub = CsocketHub(hass, entry, adapter, transport)
     await hub.async_load()
+    entry.runtime_data = hub
+    # Entities first, then the subscription: events of uplinks the broker
+    # queued while Home Assistant was down reach existing entities.
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    try:
+        await _async_start(hub)
+    except (ConfigEntryAuthFailed, ConfigEntryNotReady):
+        await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+        await hub.async_stop()
+        raise
+    if not OPTIONS_FLOW_AUTO_RELOAD:
+        entry.async_on_unload(entry.add_update_listener(_async_options_updated))
+    return True
+
+
+async def _async_start(hub: CsocketHub) -> None:
+    """Connect; translate what went wrong for the config entry's state."""
     try:
         await hub.async_start()
     except InvalidAuth as err:
@@ -68,11 +85,6 @@ async def async_setup_entry(hass: HomeAssistant, entry: CsocketConfigEntry) -> b
             translation_key="cannot_connect",
             translation_placeholders={"error": str(err)},
         ) from err
-    entry.runtime_data = hub
-    if not OPTIONS_FLOW_AUTO_RELOAD:
-        entry.async_on_unload(entry.add_update_listener(_async_options_updated))
-    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
-    return True
 
 
 async def _async_options_updated(
@@ -89,7 +101,7 @@ async def async_unload_entry(hass: HomeAssistant, entry: CsocketConfigEntry) -> 
     if unloaded:
         hub = entry.runtime_data
         await hub.async_stop()
-        ir.async_delete_issue(hass, DOMAIN, hub.protobuf_issue_id)
+        hub.protobuf_issue.remove()
     return unloaded
 
 

@@ -37,7 +37,7 @@ BINARY_SENSORS: tuple[CsocketBinarySensorEntityDescription, ...] = (
         key="power_outage",
         translation_key="power_outage",
         device_class=BinarySensorDeviceClass.PROBLEM,
-        value_fn=lambda device: device.values.get("power_outage"),
+        value_fn=lambda device: device.measurements.power_outage,
         available_while_on=True,
     ),
     CsocketBinarySensorEntityDescription(

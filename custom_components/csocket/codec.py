@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Mapping
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 __all__ = [
     "FPORT",
+    "RANGES",
     "UPLINK_FIELDS",
     "CodecError",
+    "Range",
     "decode_uplink",
     "encode_downlink",
     "encode_socket",
@@ -288,10 +290,30 @@ def _decode_records(data: bytes) -> dict[str, Any]:
 
 # --- Downlink --------------------------------------------------------------
 
-_REPORT_INTERVAL_RANGE: Final = (60, 64800)  # 1..1080 minutes
-_DELAY_RANGE: Final = (1, 65535)
-_THRESHOLD_RANGE: Final = (1, 30)
-_DISABLED_THRESHOLD_RANGE: Final = (0, 30)
+
+class Range(NamedTuple):
+    """Valid values of a numeric downlink argument, in the device's unit."""
+
+    low: int
+    high: int
+    unit: str
+
+
+# The one place each argument range is written: the encoders validate with it,
+# and settings.py turns it into action schemas, number entities and docs.
+RANGES: Final[Mapping[str, Range]] = {
+    "report_interval": Range(60, 64800, "s"),  # 1..1080 minutes
+    "delay": Range(1, 65535, "s"),
+    "threshold": Range(1, 30, "A"),
+}
+_REPORT_INTERVAL_RANGE: Final = (
+    RANGES["report_interval"].low,
+    RANGES["report_interval"].high,
+)
+_DELAY_RANGE: Final = (RANGES["delay"].low, RANGES["delay"].high)
+_THRESHOLD_RANGE: Final = (RANGES["threshold"].low, RANGES["threshold"].high)
+# Disabling may keep the device's threshold, or send 0 when it is unknown.
+_DISABLED_THRESHOLD_RANGE: Final = (0, RANGES["threshold"].high)
 
 _Encoder = Callable[[str, object], bytes]
 

@@ -11,12 +11,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from .const import AVAILABILITY_GRACE, DEFAULT_REPORT_INTERVAL, FRAME_HISTORY
+from .availability import ReportClock
+from .const import FRAME_HISTORY
 from .network_servers import DeviceRef, Uplink
-
-# Rated current of the socket; above 130 % of it the device always cuts power.
-RATED_CURRENT_MA = 10_000
-TRIP_FACTOR = 1.3
+from .state import SETTING_FIELDS, Measurements, SocketState, Threshold
 
 EVENT_POWER_OUTAGE = "power_outage"
 EVENT_POWER_RESTORED = "power_restored"
@@ -62,6 +60,8 @@ ECHO_ONLY_FIELDS = frozenset(
         "unparsed",
     }
 )
+# Not state either: the change flag and the delay task are handled apart.
+NOT_STATE_FIELDS = ECHO_ONLY_FIELDS | {"socket_changed", "delay_task"}
 
 
 @dataclass(slots=True)
@@ -86,26 +86,32 @@ class DelayTask:
 class SocketDevice:
     """What csocket knows about one IOT-CSOCKET / WS523."""
 
+    # How downlinks address the socket: the first trusted identity, never
+    # replaced by a later uplink's body (only the display name follows it).
     ref: DeviceRef
-    values: dict[str, Any] = field(default_factory=dict)
+    display_name: str | None = None
+    state: SocketState = field(default_factory=SocketState)
     last_seen: datetime | None = None
     rssi: int | None = None
     snr: float | None = None
     f_cnt: int | None = None
     gateway_count: int = 0
-    # Settings last sent, for settings the device does not echo.
-    sent: dict[str, Any] = field(default_factory=dict)
     delay_task: DelayTask | None = None
+    clock: ReportClock = field(default_factory=ReportClock)
     frames: deque[Frame] = field(default_factory=lambda: deque(maxlen=FRAME_HISTORY))
     # Runtime only.
     available: bool = False
-    # Restart time for a socket that was available at shutdown: its window
-    # restarts here, so a restart alone never makes it unavailable.
+    # Restart time of the availability window (restart, interval change).
     window_start: datetime | None = None
     last_events: list[str] = field(default_factory=list)
-    # When the last confirmed command went out (runtime only).
+    # When the last command went out (runtime only).
     command_sent_at: datetime | None = None
     _listeners: list[Callable[[], None]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        """Default the display name to the network server's name."""
+        if self.display_name is None:
+            self.display_name = self.ref.device_name or self.ref.device_id
 
     @property
     def dev_eui(self) -> str:
@@ -115,47 +121,34 @@ class SocketDevice:
     @property
     def name(self) -> str:
         """Default device name: the network server's, else the EUI."""
-        ref = self.ref
-        return ref.device_name or ref.device_id or f"Socket {ref.dev_eui[-6:].upper()}"
+        return self.display_name or f"Socket {self.dev_eui[-6:].upper()}"
 
     @property
-    def report_interval(self) -> int:
-        """Reporting interval in seconds: reported, else sent, else the default."""
-        value = self.values.get("report_interval", self.sent.get("report_interval"))
-        return int(value) if value else DEFAULT_REPORT_INTERVAL
+    def measurements(self) -> Measurements:
+        """The last electrical values."""
+        return self.state.measurements
 
     def setting(self, key: str) -> Any:
         """A setting as the device reported it, else as csocket last sent it."""
-        if key in self.values:
-            return self.values[key]
-        return self.sent.get(key)
+        return self.state.setting(key)
 
-    def expires_at(self, factor: float) -> datetime | None:
-        """When the device becomes unavailable without another uplink."""
-        if self.last_seen is None:
-            return None
-        start = self.last_seen
-        if self.window_start is not None and self.window_start > start:
-            start = self.window_start
-        window = self.report_interval * factor + AVAILABILITY_GRACE
-        return start + timedelta(seconds=window)
-
-    def is_available(self, now: datetime, factor: float) -> bool:
-        """Available while the last uplink is younger than the window."""
-        expires = self.expires_at(factor)
-        return expires is not None and now < expires
+    def threshold(self, key: str) -> Threshold | None:
+        """The overcurrent alarm's or protection's setting, if known."""
+        value = self.state.setting(key)
+        return value if isinstance(value, Threshold) else None
 
     @property
     def alarm_threshold_ma(self) -> int | None:
         """The enabled overcurrent alarm's threshold in mA, else None."""
-        alarm = self.setting("overcurrent_alarm") or {}
-        threshold = alarm.get("threshold")
-        return threshold * 1000 if alarm.get("enabled") and threshold else None
+        alarm = self.threshold("overcurrent_alarm")
+        if alarm is None or not alarm.enabled or not alarm.threshold:
+            return None
+        return alarm.threshold * 1000
 
     @property
     def overcurrent(self) -> bool | None:
         """Current at or above the alarm threshold; None while unknown."""
-        current = self.values.get("current")
+        current = self.measurements.current
         threshold = self.alarm_threshold_ma
         if current is None or threshold is None:
             return None
@@ -165,8 +158,10 @@ class SocketDevice:
         self, uplink: Uplink, decoded: Mapping[str, Any], now: datetime
     ) -> list[str]:
         """Merge a decoded uplink received at `now`; return the events it implies."""
-        if uplink.device.device_name or uplink.device.application_id:
-            self.ref = uplink.device
+        # A renamed device on the network server: the display name follows
+        # (an uplink without a name keeps it), the addressing does not.
+        if name := uplink.name:
+            self.display_name = name
         self.last_seen = now
         self.window_start = None
         self.f_cnt = uplink.f_cnt
@@ -178,61 +173,105 @@ class SocketDevice:
             Frame(now, uplink.f_cnt, uplink.payload.hex(), dict(decoded))
         )
 
-        new = {k: v for k, v in decoded.items() if k not in ECHO_ONLY_FIELDS}
-        if "voltage" in new and "power_outage" not in new:
-            # A report with voltage means mains is back.
-            new["power_outage"] = False
+        new = {k: v for k, v in decoded.items() if k not in NOT_STATE_FIELDS}
+        # The socket transmits only with mains present; ff3fff is its last
+        # gasp. Any other uplink means mains is back.
+        new.setdefault("power_outage", False)
         if decoded.get("power_consumption_reset"):
             new.setdefault("power_consumption", 0)
-        if decoded.get("delay_task_deleted"):
-            self.delay_task = None
-        for key in new:
-            # A reported setting supersedes what we sent.
-            self.sent.pop(key, None)
-        previous = self.values
-        self.values = {**previous, **new}
-        if new.get("socket_changed") and self.delay_task is not None:
-            self._clear_delay_task_if_fired(now, socket_status=new.get("socket_status"))
-        return self._events(previous, new)
+        self._apply_delay_task(decoded, now)
+        was_out = self.measurements.power_outage is True
+        old_current = self.measurements.current
+        self.state.apply(new)
+        return self._events(
+            new,
+            changed=bool(decoded.get("socket_changed")),
+            was_out=was_out,
+            old_current=old_current,
+        )
 
-    def _events(self, previous: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    def _apply_delay_task(self, decoded: Mapping[str, Any], now: datetime) -> None:
+        """What the frame says about the single delay task.
+
+        The guide says nothing about a task across a reboot or power loss; the
+        task is a timer in the running firmware, so csocket takes a reboot
+        (echo or power-on record) and an outage as its end. An energy reset
+        does not touch it.
+        """
+        if echo := decoded.get("delay_task"):
+            # The device's own echo: the task counts from its reception.
+            self.delay_task = DelayTask(
+                now + timedelta(seconds=echo["delay"]), echo["socket_status"]
+            )
+        if (
+            decoded.get("delay_task_deleted")
+            or decoded.get("reboot")
+            or decoded.get("device_status")
+            or decoded.get("power_outage")
+        ):
+            self.delay_task = None
+        task = self.delay_task
+        # The change report of the task itself arrives at (or just after) fires_at.
+        if (
+            task is not None
+            and decoded.get("socket_changed")
+            and task.socket_status is decoded.get("socket_status")
+            and now >= task.fires_at - timedelta(seconds=30)
+        ):
+            self.delay_task = None
+
+    def _events(
+        self,
+        new: Mapping[str, Any],
+        *,
+        changed: bool,
+        was_out: bool,
+        old_current: int | None,
+    ) -> list[str]:
         events: list[str] = []
         outage = new.get("power_outage")
-        was_out = previous.get("power_outage") is True
         if outage is True and not was_out:
             events.append(EVENT_POWER_OUTAGE)
         elif outage is False and was_out:
             events.append(EVENT_POWER_RESTORED)
         threshold = self.alarm_threshold_ma
-        if "current" in new and self.overcurrent:
-            old = previous.get("current")
-            # Only the crossing fires; staying above the threshold does not.
-            if old is None or threshold is None or old < threshold:
-                events.append(EVENT_OVERCURRENT_ALARM)
-        if new.get("socket_changed") and new.get("socket_status") is False:
-            current = max(previous.get("current", 0), new.get("current", 0))
-            if self._is_trip(current):
-                events.append(EVENT_PROTECTION_TRIP)
+        # Only the crossing fires; staying above the threshold does not.
+        if (
+            "current" in new
+            and self.overcurrent
+            and (old_current is None or threshold is None or old_current < threshold)
+        ):
+            events.append(EVENT_OVERCURRENT_ALARM)
+        if (
+            changed
+            and new.get("socket_status") is False
+            and self._is_trip(new.get("current"))
+        ):
+            events.append(EVENT_PROTECTION_TRIP)
         return events
 
-    def _is_trip(self, current_ma: int) -> bool:
-        protection = self.setting("overcurrent_protection") or {}
-        threshold = protection.get("threshold")
-        if protection.get("enabled") and threshold and current_ma >= threshold * 1000:
-            return True
-        return current_ma > RATED_CURRENT_MA * TRIP_FACTOR
+    def _is_trip(self, current_ma: int | None) -> bool:
+        """The frame's own current reached the configured protection threshold."""
+        protection = self.threshold("overcurrent_protection")
+        return bool(
+            current_ma is not None
+            and protection is not None
+            and protection.enabled
+            and protection.threshold
+            and current_ma >= protection.threshold * 1000
+        )
 
-    def _clear_delay_task_if_fired(
-        self, now: datetime, *, socket_status: bool | None
-    ) -> None:
-        task = self.delay_task
-        # The change report of the task itself arrives at (or just after) fires_at.
-        if (
-            task
-            and task.socket_status is socket_status
-            and now >= task.fires_at - timedelta(seconds=30)
-        ):
-            self.delay_task = None
+    def record_sent(self, settings: Mapping[str, Any], now: datetime) -> None:
+        """Remember settings sent: the device may never report them back."""
+        for key, value in settings.items():
+            if key == "delay_task":
+                self.delay_task = DelayTask(
+                    now + timedelta(seconds=value["delay"]), value["socket_status"]
+                )
+            elif key in ("delete_delay_task", "reboot"):
+                self.delay_task = None
+            elif key in SETTING_FIELDS:
+                self.state.record_sent(key, value)
 
     def async_add_listener(self, listener: Callable[[], None]) -> Callable[[], None]:
         """Call `listener` on every change; returns the remover."""
@@ -243,55 +282,3 @@ class SocketDevice:
         """Tell every listener the model changed."""
         for listener in list(self._listeners):
             listener()
-
-    # Persistence ---------------------------------------------------------
-
-    def as_storage(self) -> dict[str, Any]:
-        """What survives a restart."""
-        return {
-            "ref": {
-                "dev_eui": self.ref.dev_eui,
-                "application_id": self.ref.application_id,
-                "device_id": self.ref.device_id,
-                "device_name": self.ref.device_name,
-            },
-            "values": self.values,
-            "last_seen": self.last_seen.isoformat() if self.last_seen else None,
-            "available": self.available,
-            "rssi": self.rssi,
-            "snr": self.snr,
-            "f_cnt": self.f_cnt,
-            "gateway_count": self.gateway_count,
-            "sent": self.sent,
-            "delay_task": (
-                {
-                    "fires_at": self.delay_task.fires_at.isoformat(),
-                    "socket_status": self.delay_task.socket_status,
-                }
-                if self.delay_task
-                else None
-            ),
-        }
-
-    @classmethod
-    def from_storage(cls, data: Mapping[str, Any]) -> SocketDevice:
-        """Rebuild a device saved by `as_storage`."""
-        task = data.get("delay_task")
-        last_seen = data.get("last_seen")
-        return cls(
-            ref=DeviceRef(**data["ref"]),
-            values=dict(data.get("values") or {}),
-            last_seen=datetime.fromisoformat(last_seen) if last_seen else None,
-            rssi=data.get("rssi"),
-            snr=data.get("snr"),
-            f_cnt=data.get("f_cnt"),
-            gateway_count=data.get("gateway_count") or 0,
-            sent=dict(data.get("sent") or {}),
-            delay_task=(
-                DelayTask(
-                    datetime.fromisoformat(task["fires_at"]), task["socket_status"]
-                )
-                if task
-                else None
-            ),
-        )

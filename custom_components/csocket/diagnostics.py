@@ -9,18 +9,33 @@ from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 
+from .availability import expires_at, report_interval
 from .const import CONF_CA_CERT, CONF_CLIENT_ID, DOMAIN
 
 if TYPE_CHECKING:
     from . import CsocketConfigEntry
     from .device import SocketDevice
+    from .hub import CsocketHub
 
 TO_REDACT = {CONF_PASSWORD, CONF_USERNAME, CONF_CA_CERT, CONF_CLIENT_ID}
 
 
-def _device(device: SocketDevice, factor: float) -> dict[str, Any]:
-    expires = device.expires_at(factor)
+def _device(hub: CsocketHub, device: SocketDevice) -> dict[str, Any]:
+    expires = expires_at(device, hub.availability_factor)
+    queue = hub.queues.get(device.dev_eui)
     return {
+        "commands_in_flight": [
+            {
+                "correlation_id": command.correlation_id,
+                "state": command.state.value,
+                "sent_at": command.sent_at.isoformat() if command.sent_at else None,
+                "payload": command.payload.hex(),
+            }
+            for command in (queue.commands if queue else ())
+        ],
+        "name": device.name,
+        "report_interval": report_interval(device),
+        "report_interval_learned": device.clock.learned,
         "network_server": {
             "application_id": device.ref.application_id,
             "device_id": device.ref.device_id,
@@ -35,8 +50,8 @@ def _device(device: SocketDevice, factor: float) -> dict[str, Any]:
             "frame_counter": device.f_cnt,
             "gateways": device.gateway_count,
         },
-        "values": device.values,
-        "settings_sent": device.sent,
+        "values": device.state.values(),
+        "settings_sent": device.state.sent.as_dict(),
         "delay_task": (
             {
                 "fires_at": device.delay_task.fires_at.isoformat(),
@@ -75,7 +90,7 @@ async def async_get_device_diagnostics(
     """One socket: its frames, decoded values and link quality."""
     hub = entry.runtime_data
     sockets = {
-        dev_eui: _device(hub.devices[dev_eui], hub.availability_factor)
+        dev_eui: _device(hub, hub.devices[dev_eui])
         for domain, dev_eui in device.identifiers
         if domain == DOMAIN and dev_eui in hub.devices
     }
@@ -92,7 +107,6 @@ async def async_get_config_entry_diagnostics(
         "messages_handled": hub.messages_handled,
         "messages_ignored": hub.ignored_count,
         "devices": {
-            dev_eui: _device(device, hub.availability_factor)
-            for dev_eui, device in hub.devices.items()
+            dev_eui: _device(hub, device) for dev_eui, device in hub.devices.items()
         },
     }

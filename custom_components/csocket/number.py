@@ -18,6 +18,7 @@ from homeassistant.helpers.entity_platform import AddEntitiesCallback
 
 from .device import SocketDevice
 from .entity import CsocketControlEntity, async_setup_device_entities
+from .settings import INTERVAL, THRESHOLD
 from .util import async_configure
 
 if TYPE_CHECKING:
@@ -37,23 +38,24 @@ class CsocketNumberEntityDescription(NumberEntityDescription):
 
 def _threshold(key: str) -> Callable[[SocketDevice], float | None]:
     def value(device: SocketDevice) -> float | None:
-        setting = device.setting(key)
+        setting = device.threshold(key)
         # 0 is what the device reports for a threshold it does not have.
-        return (setting or {}).get("threshold") or None
+        return (setting.threshold or None) if setting else None
 
     return value
 
 
 def _set_threshold(key: str) -> Callable[[SocketDevice, float], dict[str, Any]]:
-    def command(device: SocketDevice, value: float) -> dict[str, Any]:
-        setting = device.setting(key) or {}
-        # Changing the threshold keeps the feature's on/off state (on if unknown).
-        return {key: {"enabled": setting.get("enabled", True), "threshold": int(value)}}
-
-    return command
+    # Only the threshold: the queue keeps the feature's on/off state, and
+    # refuses while that is unknown rather than switching it on.
+    return lambda _device, value: {key: {"threshold": int(value)}}
 
 
-def _minutes(seconds: int) -> float:
+def _reporting_interval(device: SocketDevice) -> float | None:
+    """The interval the socket reported or csocket sent; unknown otherwise."""
+    seconds: int | None = device.setting("report_interval")
+    if not seconds:
+        return None
     # Whole minutes as integers so the state reads "20", not "20.0".
     return seconds // 60 if seconds % 60 == 0 else seconds / 60
 
@@ -64,8 +66,8 @@ NUMBERS: tuple[CsocketNumberEntityDescription, ...] = (
         translation_key="overcurrent_alarm_threshold",
         device_class=NumberDeviceClass.CURRENT,
         native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
-        native_min_value=1,
-        native_max_value=30,
+        native_min_value=THRESHOLD.min,
+        native_max_value=THRESHOLD.max,
         native_step=1,
         mode=NumberMode.BOX,
         entity_category=EntityCategory.CONFIG,
@@ -77,8 +79,8 @@ NUMBERS: tuple[CsocketNumberEntityDescription, ...] = (
         translation_key="overcurrent_protection_threshold",
         device_class=NumberDeviceClass.CURRENT,
         native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
-        native_min_value=1,
-        native_max_value=30,
+        native_min_value=THRESHOLD.min,
+        native_max_value=THRESHOLD.max,
         native_step=1,
         mode=NumberMode.BOX,
         entity_category=EntityCategory.CONFIG,
@@ -90,13 +92,15 @@ NUMBERS: tuple[CsocketNumberEntityDescription, ...] = (
         translation_key="reporting_interval",
         device_class=NumberDeviceClass.DURATION,
         native_unit_of_measurement=UnitOfTime.MINUTES,
-        native_min_value=1,
-        native_max_value=1080,
+        native_min_value=INTERVAL.min,
+        native_max_value=INTERVAL.max,
         native_step=1,
         mode=NumberMode.BOX,
         entity_category=EntityCategory.CONFIG,
-        value_fn=lambda device: _minutes(device.report_interval),
-        command_fn=lambda _device, value: {"report_interval": int(value) * 60},
+        value_fn=_reporting_interval,
+        command_fn=lambda _device, value: {
+            "report_interval": INTERVAL.to_device(value)
+        },
     ),
 )
 

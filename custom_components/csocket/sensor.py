@@ -28,6 +28,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
+from .availability import report_interval
 from .device import SocketDevice
 from .entity import CsocketEntity, async_setup_device_entities
 
@@ -44,10 +45,8 @@ class CsocketSensorEntityDescription(SensorEntityDescription):
 
     value_fn: Callable[[SocketDevice], StateType | datetime]
     attrs_fn: Callable[[SocketDevice], dict[str, Any] | None] = lambda _d: None
-
-
-def _value(key: str) -> Callable[[SocketDevice], StateType]:
-    return lambda device: device.values.get(key)
+    # Link facts stay true while the socket is quiet, when they matter most.
+    always_available: bool = False
 
 
 SENSORS: tuple[CsocketSensorEntityDescription, ...] = (
@@ -57,7 +56,7 @@ SENSORS: tuple[CsocketSensorEntityDescription, ...] = (
         native_unit_of_measurement=UnitOfElectricPotential.VOLT,
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=1,
-        value_fn=_value("voltage"),
+        value_fn=lambda device: device.measurements.voltage,
     ),
     CsocketSensorEntityDescription(
         key="current",
@@ -66,7 +65,7 @@ SENSORS: tuple[CsocketSensorEntityDescription, ...] = (
         suggested_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=2,
-        value_fn=_value("current"),
+        value_fn=lambda device: device.measurements.current,
     ),
     CsocketSensorEntityDescription(
         key="power",
@@ -74,7 +73,7 @@ SENSORS: tuple[CsocketSensorEntityDescription, ...] = (
         native_unit_of_measurement=UnitOfPower.WATT,
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=0,
-        value_fn=_value("active_power"),
+        value_fn=lambda device: device.measurements.active_power,
     ),
     CsocketSensorEntityDescription(
         key="power_factor",
@@ -82,7 +81,7 @@ SENSORS: tuple[CsocketSensorEntityDescription, ...] = (
         native_unit_of_measurement=PERCENTAGE,
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=0,
-        value_fn=_value("power_factor"),
+        value_fn=lambda device: device.measurements.power_factor,
     ),
     CsocketSensorEntityDescription(
         key="energy",
@@ -92,11 +91,12 @@ SENSORS: tuple[CsocketSensorEntityDescription, ...] = (
         # The counter restarts at 0 after "reset energy": a meter reset.
         state_class=SensorStateClass.TOTAL_INCREASING,
         suggested_display_precision=3,
-        value_fn=_value("power_consumption"),
+        value_fn=lambda device: device.measurements.power_consumption,
     ),
     CsocketSensorEntityDescription(
         key="rssi",
         translation_key="rssi",
+        always_available=True,
         device_class=SensorDeviceClass.SIGNAL_STRENGTH,
         native_unit_of_measurement=SIGNAL_STRENGTH_DECIBELS_MILLIWATT,
         state_class=SensorStateClass.MEASUREMENT,
@@ -106,6 +106,7 @@ SENSORS: tuple[CsocketSensorEntityDescription, ...] = (
     CsocketSensorEntityDescription(
         key="snr",
         translation_key="snr",
+        always_available=True,
         native_unit_of_measurement=SIGNAL_STRENGTH_DECIBELS,
         device_class=SensorDeviceClass.SIGNAL_STRENGTH,
         state_class=SensorStateClass.MEASUREMENT,
@@ -117,6 +118,7 @@ SENSORS: tuple[CsocketSensorEntityDescription, ...] = (
     CsocketSensorEntityDescription(
         key="last_seen",
         translation_key="last_seen",
+        always_available=True,
         device_class=SensorDeviceClass.TIMESTAMP,
         entity_category=EntityCategory.DIAGNOSTIC,
         value_fn=lambda device: device.last_seen,
@@ -124,7 +126,7 @@ SENSORS: tuple[CsocketSensorEntityDescription, ...] = (
     CsocketSensorEntityDescription(
         key="frame_counter",
         translation_key="frame_counter",
-        state_class=SensorStateClass.MEASUREMENT,
+        # A counter, not a measurement: no statistics.
         entity_category=EntityCategory.DIAGNOSTIC,
         entity_registry_enabled_default=False,
         value_fn=lambda device: device.f_cnt,
@@ -145,7 +147,7 @@ SENSORS: tuple[CsocketSensorEntityDescription, ...] = (
         suggested_unit_of_measurement=UnitOfTime.MINUTES,
         entity_category=EntityCategory.DIAGNOSTIC,
         entity_registry_enabled_default=False,
-        value_fn=lambda device: device.report_interval,
+        value_fn=report_interval,
     ),
     CsocketSensorEntityDescription(
         key="delay_task",
@@ -181,6 +183,13 @@ class CsocketSensor(CsocketEntity, SensorEntity):
     """A value of the socket's last reports (restored across restarts by the hub)."""
 
     entity_description: CsocketSensorEntityDescription
+
+    @property
+    def available(self) -> bool:
+        """With the socket's window; link facts whenever they are known."""
+        if self.entity_description.always_available:
+            return self.native_value is not None
+        return super().available
 
     @property
     def native_value(self) -> StateType | datetime:

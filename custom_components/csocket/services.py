@@ -25,145 +25,51 @@ from homeassistant.core import (
     callback,
 )
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
-from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
 
 from .compat import device_belongs_to
 from .const import DOMAIN
 from .device import SocketDevice
 from .network_servers import DownlinkError
+from .service_schemas import (
+    ACTION_ON,
+    ATTR_ACTION,
+    ATTR_CONFIRMED,
+    ATTR_DELAY,
+    ATTR_ENABLED,
+    ATTR_F_PORT,
+    ATTR_INTERVAL,
+    ATTR_LOCKED,
+    ATTR_PAYLOAD,
+    ATTR_THRESHOLD,
+    MAX_PAYLOAD_BYTES,
+    SCHEMA_ADD_DELAY_TASK,
+    SCHEMA_BUTTON_LOCK,
+    SCHEMA_DEVICE_ONLY,
+    SCHEMA_ENABLED,
+    SCHEMA_OVERCURRENT,
+    SCHEMA_REPORTING_INTERVAL,
+    SCHEMA_SEND_RAW_DOWNLINK,
+    SERVICE_ADD_DELAY_TASK,
+    SERVICE_DELETE_DELAY_TASK,
+    SERVICE_REBOOT,
+    SERVICE_REFRESH,
+    SERVICE_RESET_ENERGY,
+    SERVICE_SEND_RAW_DOWNLINK,
+    SERVICE_SET_BUTTON_LOCK,
+    SERVICE_SET_ENERGY_RECORDING,
+    SERVICE_SET_LED,
+    SERVICE_SET_OVERCURRENT_ALARM,
+    SERVICE_SET_OVERCURRENT_PROTECTION,
+    SERVICE_SET_REPORTING_INTERVAL,
+    check_ranges,
+)
+from .settings import SETTINGS
 from .transport import TransportError
 from .util import async_configure
 
 if TYPE_CHECKING:
-    from datetime import timedelta
-
     from .hub import CsocketHub
-
-SERVICE_ADD_DELAY_TASK: Final = "add_delay_task"
-SERVICE_DELETE_DELAY_TASK: Final = "delete_delay_task"
-SERVICE_SET_OVERCURRENT_ALARM: Final = "set_overcurrent_alarm"
-SERVICE_SET_OVERCURRENT_PROTECTION: Final = "set_overcurrent_protection"
-SERVICE_SET_REPORTING_INTERVAL: Final = "set_reporting_interval"
-SERVICE_SET_LED: Final = "set_led"
-SERVICE_SET_BUTTON_LOCK: Final = "set_button_lock"
-SERVICE_SET_ENERGY_RECORDING: Final = "set_energy_recording"
-SERVICE_RESET_ENERGY: Final = "reset_energy"
-SERVICE_REBOOT: Final = "reboot"
-SERVICE_REFRESH: Final = "refresh"
-SERVICE_SEND_RAW_DOWNLINK: Final = "send_raw_downlink"
-
-ATTR_DELAY: Final = "delay"
-ATTR_ACTION: Final = "action"
-ATTR_ENABLED: Final = "enabled"
-ATTR_THRESHOLD: Final = "threshold"
-ATTR_INTERVAL: Final = "interval"
-ATTR_LOCKED: Final = "locked"
-ATTR_PAYLOAD: Final = "payload"
-ATTR_F_PORT: Final = "f_port"
-ATTR_CONFIRMED: Final = "confirmed"
-
-ACTION_ON: Final = "on"
-ACTION_OFF: Final = "off"
-
-# Protocol ranges (ws523-protocol.md section 2).
-DELAY_MIN_S: Final = 1
-DELAY_MAX_S: Final = 65535  # 18 h 12 min 15 s
-THRESHOLD_MIN_A: Final = 1
-THRESHOLD_MAX_A: Final = 30
-INTERVAL_MIN_MIN: Final = 1
-INTERVAL_MAX_MIN: Final = 1080
-F_PORT_MIN: Final = 1
-F_PORT_MAX: Final = 223
-# Largest LoRaWAN application payload (EU868/US915 at the fastest data rates).
-MAX_PAYLOAD_BYTES: Final = 242
-
-
-def _whole_number(value: Any) -> int:
-    """An integer, also from an integral float or a numeric string; no rounding."""
-    if isinstance(value, bool):
-        raise vol.Invalid(f"expected a whole number, got {value!r}")
-    if isinstance(value, int):
-        return value
-    try:
-        number = float(value)
-    except (TypeError, ValueError) as err:
-        raise vol.Invalid(f"expected a whole number, got {value!r}") from err
-    if not number.is_integer():
-        raise vol.Invalid(f"expected a whole number, got {value!r}")
-    return int(number)
-
-
-def _whole_seconds(value: timedelta) -> int:
-    """A duration in whole seconds (the device counts seconds)."""
-    seconds = value.total_seconds()
-    if not seconds.is_integer():
-        raise vol.Invalid(f"delay must be whole seconds, got {seconds:g} s")
-    return int(seconds)
-
-
-# Schemas check types; ranges are checked in the handlers so that the error
-# is a translated ServiceValidationError naming the argument and its range.
-DEVICE_IDS: Final = vol.All(cv.ensure_list, [cv.string], vol.Length(min=1))
-DELAY: Final = vol.All(cv.time_period, _whole_seconds)
-THRESHOLD: Final = _whole_number
-INTERVAL: Final = _whole_number
-F_PORT: Final = _whole_number
-RANGES: Final[dict[str, tuple[int, int, str]]] = {
-    ATTR_DELAY: (DELAY_MIN_S, DELAY_MAX_S, "s"),
-    ATTR_THRESHOLD: (THRESHOLD_MIN_A, THRESHOLD_MAX_A, "A"),
-    ATTR_INTERVAL: (INTERVAL_MIN_MIN, INTERVAL_MAX_MIN, "min"),
-    ATTR_F_PORT: (F_PORT_MIN, F_PORT_MAX, ""),
-}
-
-
-def _check_ranges(call: ServiceCall) -> None:
-    for argument, (low, high, unit) in RANGES.items():
-        value = call.data.get(argument)
-        if value is not None and not low <= value <= high:
-            raise ServiceValidationError(
-                translation_domain=DOMAIN,
-                translation_key="out_of_range",
-                translation_placeholders={
-                    "argument": argument,
-                    "min": str(low),
-                    "max": str(high),
-                    "unit": unit,
-                    "value": str(value),
-                },
-            )
-
-
-_BASE: Final[dict[Any, Any]] = {vol.Required(ATTR_DEVICE_ID): DEVICE_IDS}
-SCHEMA_DEVICE_ONLY: Final = vol.Schema(_BASE)
-SCHEMA_ADD_DELAY_TASK: Final = vol.Schema(
-    {
-        **_BASE,
-        vol.Required(ATTR_DELAY): DELAY,
-        vol.Required(ATTR_ACTION): vol.In((ACTION_ON, ACTION_OFF)),
-    }
-)
-SCHEMA_OVERCURRENT: Final = vol.Schema(
-    {
-        **_BASE,
-        vol.Required(ATTR_ENABLED): cv.boolean,
-        vol.Optional(ATTR_THRESHOLD): THRESHOLD,
-    }
-)
-SCHEMA_REPORTING_INTERVAL: Final = vol.Schema(
-    {**_BASE, vol.Required(ATTR_INTERVAL): INTERVAL}
-)
-SCHEMA_ENABLED: Final = vol.Schema({**_BASE, vol.Required(ATTR_ENABLED): cv.boolean})
-SCHEMA_BUTTON_LOCK: Final = vol.Schema({**_BASE, vol.Required(ATTR_LOCKED): cv.boolean})
-SCHEMA_SEND_RAW_DOWNLINK: Final = vol.Schema(
-    {
-        **_BASE,
-        vol.Required(ATTR_PAYLOAD): cv.string,
-        # Absent: the FPort configured for the entry (85 unless changed).
-        vol.Optional(ATTR_F_PORT): F_PORT,
-        vol.Optional(ATTR_CONFIRMED, default=False): cv.boolean,
-    }
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,7 +148,7 @@ def _configure_handler(
     """An action that sends codec settings/commands to every addressed socket."""
 
     async def handle(call: ServiceCall) -> None:
-        _check_ranges(call)
+        check_ranges(call)
         # Build every socket's settings first: a rule violation sends nothing.
         planned = [
             (target, settings_fn(call, target.device)) for target in _targets(call)
@@ -266,9 +172,9 @@ def _overcurrent(key: str) -> _SettingsFn:
         if threshold is None and enabled:
             raise _invalid(f"{key}_threshold_required", name=device.name)
         if threshold is None:
-            # Keep the device's threshold; 0 (as the device echoes) if unknown.
-            known = device.setting(key) or {}
-            threshold = known.get("threshold") or 0
+            # The queue keeps the device's threshold; 0 (as the device echoes)
+            # if unknown.
+            return {key: {"enabled": enabled}}
         return {key: {"enabled": enabled, "threshold": threshold}}
 
     return settings
@@ -306,7 +212,11 @@ SETTINGS_ACTIONS: Final[dict[str, tuple[vol.Schema, _SettingsFn]]] = {
     ),
     SERVICE_SET_REPORTING_INTERVAL: (
         SCHEMA_REPORTING_INTERVAL,
-        lambda call, _device: {"report_interval": call.data[ATTR_INTERVAL] * 60},
+        lambda call, _device: {
+            "report_interval": SETTINGS[ATTR_INTERVAL].to_device(
+                call.data[ATTR_INTERVAL]
+            )
+        },
     ),
     SERVICE_SET_LED: (SCHEMA_ENABLED, _flag("led_enabled", ATTR_ENABLED)),
     SERVICE_SET_BUTTON_LOCK: (SCHEMA_BUTTON_LOCK, _flag("button_lock", ATTR_LOCKED)),
@@ -337,7 +247,7 @@ def _parse_payload(text: str) -> bytes:
 
 async def _async_send_raw_downlink(call: ServiceCall) -> ServiceResponse:
     """Publish raw bytes to every addressed socket."""
-    _check_ranges(call)
+    check_ranges(call)
     payload = _parse_payload(call.data[ATTR_PAYLOAD])
     f_port: int | None = call.data.get(ATTR_F_PORT)
     confirmed: bool = call.data[ATTR_CONFIRMED]
@@ -345,8 +255,8 @@ async def _async_send_raw_downlink(call: ServiceCall) -> ServiceResponse:
 
     async def send(target: _Target) -> str:
         try:
-            return await target.hub.async_send(
-                target.device, payload, f_port=f_port, confirmed=confirmed
+            return await target.hub.queues[target.device.dev_eui].async_send(
+                payload, f_port=f_port, confirmed=confirmed
             )
         except (TransportError, DownlinkError) as err:
             # DownlinkError: the network server cannot address the device yet.

@@ -29,8 +29,6 @@ _LOGGER = logging.getLogger(__name__)
 # The hub serialises downlinks per socket; sockets do not wait for each other.
 PARALLEL_UPDATES = 0
 
-DEFAULT_THRESHOLD_A = 10
-
 
 @dataclass(frozen=True, kw_only=True)
 class CsocketSwitchEntityDescription(SwitchEntityDescription):
@@ -46,20 +44,16 @@ def _flag(key: str) -> Callable[[SocketDevice], bool | None]:
 
 def _enabled(key: str) -> Callable[[SocketDevice], bool | None]:
     def value(device: SocketDevice) -> bool | None:
-        setting = device.setting(key)
-        return None if setting is None else bool(setting["enabled"])
+        setting = device.threshold(key)
+        return None if setting is None else setting.enabled
 
     return value
 
 
 def _threshold_command(key: str) -> Callable[[SocketDevice, bool], dict[str, Any]]:
-    def command(device: SocketDevice, on: bool) -> dict[str, Any]:
-        setting = device.setting(key) or {}
-        # Keep the threshold the device has; the guide's 10 A when unknown.
-        threshold = setting.get("threshold") or DEFAULT_THRESHOLD_A
-        return {key: {"enabled": on, "threshold": threshold}}
-
-    return command
+    # Only the on/off state: the queue keeps the device's threshold (the
+    # guide's 10 A when unknown) and merges a threshold set in the same turn.
+    return lambda _device, on: {key: {"enabled": on}}
 
 
 CONFIG_SWITCHES: tuple[CsocketSwitchEntityDescription, ...] = (
@@ -127,10 +121,18 @@ class CsocketSocketSwitch(CsocketControlEntity, SwitchEntity):
     _pending: bool | None = None
 
     @property
+    def available(self) -> bool:
+        """Reachable while connected and the socket reports within its window.
+
+        Class C: a socket that keeps reporting listens; one that stopped (e.g.
+        unplugged) would only show a stale state.
+        """
+        return super().available and self.device.available
+
+    @property
     def is_on(self) -> bool | None:
         """The state the device last reported."""
-        value = self.device.values.get("socket_status")
-        return None if value is None else bool(value)
+        return self.device.measurements.socket_status
 
     @property
     def extra_state_attributes(self) -> Mapping[str, Any]:

@@ -9,10 +9,12 @@ from typing import Any
 
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 
+from .batch import SettingUnknown
 from .codec import CodecError
+from .commands import CommandTimeout, DownlinkFailed
 from .const import DOMAIN
 from .device import SocketDevice
-from .hub import CommandTimeout, CsocketHub, DownlinkFailed
+from .hub import CsocketHub
 from .network_servers import DownlinkError
 from .transport import TransportError
 
@@ -38,6 +40,12 @@ def translated_errors(hub: CsocketHub, device: SocketDevice) -> Iterator[None]:
             translation_key="invalid_setting",
             translation_placeholders={"error": str(err)},
         ) from err
+    except SettingUnknown as err:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key=f"{err.key}_state_unknown",
+            translation_placeholders={"name": device.name},
+        ) from err
     except CommandTimeout as err:
         raise _error(
             "command_timeout", device, timeout=f"{hub.command_timeout:g}"
@@ -61,15 +69,14 @@ async def async_run_command(
     state = "on" if socket_status else "off"
     try:
         with translated_errors(hub, device):
-            await hub.async_command(
-                device,
+            await hub.queues[device.dev_eui].async_command(
                 {"socket_status": socket_status},
                 accept=lambda decoded: decoded.get("socket_status") is socket_status,
             )
     except HomeAssistantError as err:
         if not isinstance(err.__cause__, CommandTimeout):
             raise
-        current = device.values.get("socket_status")
+        current = device.measurements.socket_status
         _LOGGER.warning(
             "Socket %s did not confirm switching %s within %s s; it stays %s",
             device.name,
@@ -89,4 +96,4 @@ async def async_configure(
 ) -> None:
     """Send settings (validated by the codec) to the socket."""
     with translated_errors(hub, device):
-        await hub.async_configure(device, settings)
+        await hub.queues[device.dev_eui].async_configure(settings)

@@ -61,6 +61,7 @@ def encode(obj: dict[str, Any]) -> bytes:
                 # json_v3 has no event time: the gateway's receive time.
                 received_at=datetime(2016, 11, 25, 16, 24, 37, 295915, tzinfo=UTC),
                 decoded={"temperatureSensor": {"1": 25}, "humiditySensor": {"1": 32}},
+                name="garden-sensor",
             ),
         ),
         (
@@ -77,6 +78,7 @@ def encode(obj: dict[str, Any]) -> bytes:
                 gateway_count=1,
                 received_at=datetime(2019, 11, 8, 13, 59, 25, 50613, tzinfo=UTC),
                 decoded={"socket_status": True},
+                name="garden-sensor",
             ),
         ),
         ("chirpstack_v3_join", TOPIC + "join", Join(DEVICE)),
@@ -121,6 +123,7 @@ def encode(obj: dict[str, Any]) -> bytes:
                 gateway_count=1,
                 received_at=datetime(2016, 11, 25, 16, 24, 37, 295915, tzinfo=UTC),
                 decoded={"temperatureSensor": {"1": 25}, "humiditySensor": {"1": 32}},
+                name="garden-sensor",
             ),
         ),
         (

@@ -59,6 +59,7 @@ def encode(obj: dict[str, Any]) -> bytes:
                 snr=10.5,
                 gateway_count=1,
                 received_at=datetime(2022, 7, 18, 9, 34, 15, 775023, tzinfo=UTC),
+                name="Test device",
             ),
         ),
         (
@@ -74,6 +75,7 @@ def encode(obj: dict[str, Any]) -> bytes:
                 gateway_count=1,
                 received_at=datetime(2024, 1, 6, 11, 34, 6, 123456, tzinfo=UTC),
                 decoded={"socket_status": True, "voltage": 233},
+                name="Test device",
             ),
         ),
         (

@@ -49,6 +49,7 @@ def encode(obj: dict[str, Any]) -> bytes:
                 snr=13.8,
                 gateway_count=1,
                 received_at=datetime(2022, 12, 27, 7, 21, 27, 78763, tzinfo=UTC),
+                name="WS523",
             ),
         ),
         (
@@ -63,6 +64,7 @@ def encode(obj: dict[str, Any]) -> bytes:
                 snr=12.2,
                 gateway_count=1,
                 received_at=datetime(2026, 3, 23, 7, 45, 4, 526398, tzinfo=UTC),
+                name="WS523",
             ),
         ),
     ],

@@ -56,6 +56,7 @@ def encode(obj: dict[str, Any]) -> bytes:
                 gateway_count=1,
                 received_at=datetime(2020, 2, 12, 15, 15, 46, 14773, tzinfo=UTC),
                 decoded={"temperature": 1.0, "luminosity": 0.64},
+                name="dev1",
             ),
         ),
         (

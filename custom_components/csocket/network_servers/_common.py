@@ -544,6 +544,7 @@ class JsonAdapter(Addressing, Adapter):
                     parse_time(time),
                     decoded if isinstance(decoded, dict) else None,
                     simulated,
+                    device.device_name or device.device_id,
                 )
             reason = f"uplink data is not base64 ({data!r:.40})"
         return Ignored(reason, topic, device.dev_eui)

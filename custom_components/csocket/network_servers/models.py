@@ -109,6 +109,9 @@ class Uplink:
     received_at: datetime | None = None
     decoded: Mapping[str, Any] | None = None  # the server's own codec output
     simulated: bool = False
+    # The name this uplink gives the device, for display only: where the name
+    # addresses downlinks, `device` keeps the first one (Adapter.pin).
+    name: str | None = None
 
     @property
     def dedup_key(self) -> tuple[str, int | None, bytes]:

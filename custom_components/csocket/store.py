@@ -1,0 +1,142 @@
+"""Persistence of an entry's sockets: throttled saves of a loop-built snapshot.
+
+Home Assistant's `Store.async_delay_save` calls its data function on a worker
+thread, while the event loop keeps changing the sockets ("dictionary changed
+size during iteration"). Here the snapshot is built on the event loop, as
+independent copies, and only that snapshot goes to the worker thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, Final
+
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers.event import async_call_later
+from homeassistant.helpers.storage import Store
+
+from .availability import ReportClock
+from .const import DOMAIN, STORAGE_VERSION
+from .device import DelayTask, SocketDevice
+from .network_servers import DeviceRef
+from .state import SocketState
+
+# Steady uplinks save at most this often (seconds).
+SAVE_DELAY: Final = 10
+
+
+def _store(hass: HomeAssistant, entry_id: str) -> Store[dict[str, Any]]:
+    return Store(hass, STORAGE_VERSION, f"{DOMAIN}.{entry_id}")
+
+
+async def async_remove_store(hass: HomeAssistant, entry_id: str) -> None:
+    """Delete an entry's saved sockets (the entry itself was deleted)."""
+    await _store(hass, entry_id).async_remove()
+
+
+class SocketStore:
+    """Loads once, then saves snapshots at most every `SAVE_DELAY` seconds."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry_id: str,
+        snapshot: Callable[[], dict[str, Any]],
+    ) -> None:
+        """`snapshot` returns data that shares nothing with the live state."""
+        self._hass = hass
+        self._store = _store(hass, entry_id)
+        self._snapshot = snapshot
+        self._timer: CALLBACK_TYPE | None = None
+        self._due: float | None = None
+
+    async def async_load(self) -> dict[str, Any]:
+        """What the last run saved, or {}."""
+        return await self._store.async_load() or {}
+
+    @callback
+    def schedule(self, delay: float = SAVE_DELAY) -> None:
+        """Save within `delay` seconds.
+
+        A throttle, not a debounce: steady uplinks must not postpone the write
+        for ever, so a pending save is only ever brought forward.
+        """
+        due = self._hass.loop.time() + delay
+        if self._timer is not None:
+            if self._due is not None and self._due <= due:
+                return
+            self._timer()
+        self._due = due
+        self._timer = async_call_later(self._hass, delay, self._save)
+
+    @callback
+    def _save(self, _now: datetime) -> None:
+        self._timer = self._due = None
+        data = self._snapshot()
+        self._hass.async_create_task(
+            self._store.async_save(data), "csocket save", eager_start=True
+        )
+
+    async def async_flush(self) -> None:
+        """Save now (unload) and stop the throttle."""
+        if self._timer is not None:
+            self._timer()
+            self._timer = self._due = None
+        await self._store.async_save(self._snapshot())
+
+
+def _copy(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy that shares no mutable value (values nest one level deep)."""
+    return {k: dict(v) if isinstance(v, dict) else v for k, v in values.items()}
+
+
+def device_to_storage(device: SocketDevice) -> dict[str, Any]:
+    """What survives a restart, as copies: it is written on a worker thread."""
+    ref = device.ref
+    task = device.delay_task
+    return {
+        "ref": {
+            "dev_eui": ref.dev_eui,
+            "application_id": ref.application_id,
+            "device_id": ref.device_id,
+            "device_name": ref.device_name,
+        },
+        "display_name": device.display_name,
+        "values": _copy(device.state.values()),
+        "last_seen": device.last_seen.isoformat() if device.last_seen else None,
+        "available": device.available,
+        "rssi": device.rssi,
+        "snr": device.snr,
+        "f_cnt": device.f_cnt,
+        "gateway_count": device.gateway_count,
+        "sent": device.state.sent.as_dict(),
+        "clock": device.clock.as_storage(),
+        "delay_task": (
+            {"fires_at": task.fires_at.isoformat(), "socket_status": task.socket_status}
+            if task
+            else None
+        ),
+    }
+
+
+def device_from_storage(data: Mapping[str, Any]) -> SocketDevice:
+    """Rebuild a device saved by `device_to_storage`."""
+    task = data.get("delay_task")
+    last_seen = data.get("last_seen")
+    return SocketDevice(
+        ref=DeviceRef(**data["ref"]),
+        display_name=data.get("display_name"),
+        clock=ReportClock.from_storage(data.get("clock")),
+        state=SocketState.restore(data.get("values") or {}, data.get("sent") or {}),
+        last_seen=datetime.fromisoformat(last_seen) if last_seen else None,
+        rssi=data.get("rssi"),
+        snr=data.get("snr"),
+        f_cnt=data.get("f_cnt"),
+        gateway_count=data.get("gateway_count") or 0,
+        delay_task=(
+            DelayTask(datetime.fromisoformat(task["fires_at"]), task["socket_status"])
+            if task
+            else None
+        ),
+    )
