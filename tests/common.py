@@ -29,6 +29,9 @@ from custom_components.csocket.network_servers import (
 from .broker import Broker
 
 APP_ID = "17c82e96-be03-4f38-aef3-f83d48582d97"
+# The only credentials the `auth_broker` fixture's Mosquitto accepts.
+USER = "csocket"
+PASSWORD = "s3cret"  # noqa: S105 - test broker credential
 DEV_EUI = "24e124148b123456"
 DEV_EUI_2 = "24e124148b654321"
 # User guide 4.2: on, PF 41 %, 18 mA, 229.3 V, 5 Wh, 1 W.

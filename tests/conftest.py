@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from unittest.mock import MagicMock, Mock, PropertyMock, patch
@@ -17,6 +18,7 @@ from syrupy.assertion import SnapshotAssertion
 from custom_components.csocket.const import DOMAIN
 
 from .broker import Broker
+from .common import PASSWORD, USER
 
 
 @pytest.fixture(autouse=True)
@@ -64,6 +66,24 @@ async def broker(
         if entry.state is ConfigEntryState.LOADED:
             await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
+    instance.stop()
+
+
+@pytest.fixture
+def auth_broker(tmp_path: Path, allow_loopback: None) -> Iterator[Broker]:
+    """Mosquitto with a password file: only USER / PASSWORD may connect."""
+    password_file = tmp_path / "passwd"
+    subprocess.run(  # noqa: S603
+        ["mosquitto_passwd", "-b", "-c", str(password_file), USER, PASSWORD],  # noqa: S607
+        check=True,
+        capture_output=True,
+    )
+    instance = Broker(
+        tmp_path / "auth",
+        extra_config=f"allow_anonymous false\npassword_file {password_file}\n",
+    )
+    instance.start()
+    yield instance
     instance.stop()
 
 

@@ -53,10 +53,9 @@ from custom_components.csocket.network_servers import (
 )
 
 from .broker import Broker, free_port
+from .common import PASSWORD, USER
 
 APP_ID = "17c82e96-be03-4f38-aef3-f83d48582d97"
-USER = "csocket"
-PASSWORD = "s3cret"  # noqa: S105 - test broker credential
 OLD_PASSWORD = "old"  # noqa: S105
 ADVANCED = config_flow.SECTION_ADVANCED
 TRANSLATIONS = json.loads(
@@ -203,24 +202,6 @@ def broker_entry(
 
 
 # --- brokers ---
-
-
-@pytest.fixture
-def auth_broker(tmp_path: Path, allow_loopback: None) -> Iterator[Broker]:
-    """Mosquitto with a password file: only USER / PASSWORD may connect."""
-    password_file = tmp_path / "passwd"
-    subprocess.run(  # noqa: S603
-        ["mosquitto_passwd", "-b", "-c", str(password_file), USER, PASSWORD],  # noqa: S607
-        check=True,
-        capture_output=True,
-    )
-    instance = Broker(
-        tmp_path / "auth",
-        extra_config=f"allow_anonymous false\npassword_file {password_file}\n",
-    )
-    instance.start()
-    yield instance
-    instance.stop()
 
 
 @pytest.fixture
