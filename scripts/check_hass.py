@@ -70,8 +70,12 @@ LOG_LINE = re.compile(
     r"\[(?P<logger>[^\]]+)\] (?P<message>.*)$"
 )
 # Records that are csocket's: its loggers, its MQTT client (HA's own MQTT
-# integration is not set up here), or a traceback through its code.
-OURS = re.compile(r"custom_components[./]csocket|aiomqtt|paho")
+# integration is not set up here), a traceback through its code, or Home
+# Assistant naming it (e.g. "Detected that custom integration 'csocket' ..."), but
+# not paths like the venv's /opt/csocket/.
+OURS = re.compile(
+    r"custom_components[./]csocket|(?<![/\w-])csocket(?![/\w-])|aiomqtt|paho"
+)
 
 
 class CheckFailedError(Exception):
