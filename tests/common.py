@@ -12,6 +12,7 @@ from homeassistant.const import CONF_HOST, CONF_PORT
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.typing import MockHAClientWebSocket
 
 from custom_components.csocket.const import (
     CONF_CLIENT_ID,
@@ -29,6 +30,9 @@ from custom_components.csocket.network_servers import (
 from .broker import Broker
 
 APP_ID = "17c82e96-be03-4f38-aef3-f83d48582d97"
+# The only credentials the `auth_broker` fixture's Mosquitto accepts.
+USER = "csocket"
+PASSWORD = "s3cret"  # noqa: S105 - test broker credential
 DEV_EUI = "24e124148b123456"
 DEV_EUI_2 = "24e124148b654321"
 # User guide 4.2: on, PF 41 %, 18 mA, 229.3 V, 5 Wh, 1 W.
@@ -225,6 +229,32 @@ def milesight_uplink(
     return "csocket/uplink/gw1", json.dumps(body).encode()
 
 
+# HA 2026.8: a device belongs to one config entry; lookups and removal changed.
+DEVICES_OWNED_BY_ONE_ENTRY = hasattr(
+    dr.DeviceRegistry, "async_get_device_by_identifier"
+)
+
+
+async def remove_device(
+    client: MockHAClientWebSocket, device_id: str, entry_id: str
+) -> dict[str, Any]:
+    """Delete a device as the frontend does; the websocket response.
+
+    HA 2026.8 deprecated `config/device_registry/remove_config_entry` for
+    `config/device_registry/remove` (no entry: the device has only one).
+    """
+    if DEVICES_OWNED_BY_ONE_ENTRY:
+        command = {"type": "config/device_registry/remove", "device_id": device_id}
+    else:
+        command = {
+            "type": "config/device_registry/remove_config_entry",
+            "config_entry_id": entry_id,
+            "device_id": device_id,
+        }
+    await client.send_json_auto_id(command)
+    return cast("dict[str, Any]", await client.receive_json())
+
+
 def registry_device(
     hass: HomeAssistant, dev_eui: str, entry_id: str | None = None
 ) -> dr.DeviceEntry | None:
@@ -236,9 +266,10 @@ def registry_device(
     """
     registry = dr.async_get(hass)
     identifier = (DOMAIN, dev_eui)
-    by_identifier = getattr(registry, "async_get_device_by_identifier", None)
-    if by_identifier is None:
+    if not DEVICES_OWNED_BY_ONE_ENTRY:
         return registry.async_get_device(identifiers={identifier})
+    # Not on 2025.4, which mypy may type this against; used on HA >= 2026.8 only.
+    by_identifier = registry.async_get_device_by_identifier  # type: ignore[attr-defined,unused-ignore]
     entry_ids = (
         [entry_id]
         if entry_id

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from unittest.mock import MagicMock, Mock, PropertyMock, patch
@@ -9,14 +10,17 @@ from unittest.mock import MagicMock, Mock, PropertyMock, patch
 import pytest
 import pytest_socket
 from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import MAJOR_VERSION, MINOR_VERSION
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
 from pytest_homeassistant_custom_component.typing import MqttMockHAClient
 from syrupy.assertion import SnapshotAssertion
+from syrupy.location import PyTestLocation
 
 from custom_components.csocket.const import DOMAIN
 
 from .broker import Broker
+from .common import PASSWORD, USER
 
 
 @pytest.fixture(autouse=True)
@@ -24,10 +28,30 @@ def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Load custom_components/ in every test."""
 
 
+class VersionedSnapshotExtension(HomeAssistantSnapshotExtension):
+    """Home Assistant's serializer, one snapshot directory per tested release.
+
+    What the registry and states hold for the same entity changes between
+    releases (2026.2 adds `suggested_object_id`, 2026.10 stores `aliases` as a
+    list and keys attributes by enums). Each leg compares against its own exact
+    snapshots (tests/snapshots/haMAJOR.MINOR/) rather than a normalised view
+    that would also hide what a release changes; the diff between the two
+    directories shows it. After changing entities update both:
+    `scripts/test --snapshot-update`,
+    `scripts/test-current pytest --snapshot-update`.
+    """
+
+    @classmethod
+    def dirname(cls, *, test_location: PyTestLocation) -> str:
+        """tests/snapshots/ha2025.4, tests/snapshots/ha2026.10, ..."""
+        base = Path(super().dirname(test_location=test_location))
+        return str(base / f"ha{MAJOR_VERSION}.{MINOR_VERSION}")
+
+
 @pytest.fixture
 def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
-    """Home Assistant's snapshot serializer."""
-    return snapshot.use_extension(HomeAssistantSnapshotExtension)
+    """Home Assistant's snapshot serializer, per Home Assistant release."""
+    return snapshot.use_extension(VersionedSnapshotExtension)
 
 
 @pytest.fixture
@@ -64,6 +88,24 @@ async def broker(
         if entry.state is ConfigEntryState.LOADED:
             await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
+    instance.stop()
+
+
+@pytest.fixture
+def auth_broker(tmp_path: Path, allow_loopback: None) -> Iterator[Broker]:
+    """Mosquitto with a password file: only USER / PASSWORD may connect."""
+    password_file = tmp_path / "passwd"
+    subprocess.run(  # noqa: S603
+        ["mosquitto_passwd", "-b", "-c", str(password_file), USER, PASSWORD],  # noqa: S607
+        check=True,
+        capture_output=True,
+    )
+    instance = Broker(
+        tmp_path / "auth",
+        extra_config=f"allow_anonymous false\npassword_file {password_file}\n",
+    )
+    instance.start()
+    yield instance
     instance.stop()
 
 

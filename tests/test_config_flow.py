@@ -9,12 +9,14 @@ import json
 import subprocess
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 from unittest.mock import AsyncMock, patch
 
 import pytest
 import voluptuous as vol
+from aiohttp.test_utils import TestClient
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -23,9 +25,12 @@ from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_PORT, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType, section
-from homeassistant.helpers import config_validation as cv
+from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
-from pytest_homeassistant_custom_component.typing import MqttMockHAClient
+from pytest_homeassistant_custom_component.typing import (
+    ClientSessionGenerator,
+    MqttMockHAClient,
+)
 
 from custom_components.csocket import config_flow
 from custom_components.csocket.const import (
@@ -52,10 +57,9 @@ from custom_components.csocket.network_servers import (
 )
 
 from .broker import Broker, free_port
+from .common import PASSWORD, USER
 
 APP_ID = "17c82e96-be03-4f38-aef3-f83d48582d97"
-USER = "csocket"
-PASSWORD = "s3cret"  # noqa: S105 - test broker credential
 OLD_PASSWORD = "old"  # noqa: S105
 ADVANCED = config_flow.SECTION_ADVANCED
 TRANSLATIONS = json.loads(
@@ -202,24 +206,6 @@ def broker_entry(
 
 
 # --- brokers ---
-
-
-@pytest.fixture
-def auth_broker(tmp_path: Path, allow_loopback: None) -> Iterator[Broker]:
-    """Mosquitto with a password file: only USER / PASSWORD may connect."""
-    password_file = tmp_path / "passwd"
-    subprocess.run(  # noqa: S603
-        ["mosquitto_passwd", "-b", "-c", str(password_file), USER, PASSWORD],  # noqa: S607
-        check=True,
-        capture_output=True,
-    )
-    instance = Broker(
-        tmp_path / "auth",
-        extra_config=f"allow_anonymous false\npassword_file {password_file}\n",
-    )
-    instance.start()
-    yield instance
-    instance.stop()
 
 
 @pytest.fixture
@@ -1001,22 +987,51 @@ async def test_options_ranges(hass: HomeAssistant, value: float) -> None:
 # --- schema and end to end ---
 
 
-async def test_forms_serialize(hass: HomeAssistant, broker: Broker) -> None:
-    """The forms serialise for the frontend (selectors, the collapsed section)."""
-    voluptuous_serialize = pytest.importorskip("voluptuous_serialize")
+async def _frontend_form(client: TestClient, path: str) -> dict[str, Any]:
+    """A flow's current form as the frontend receives it (REST flow API)."""
+    response = await client.get(path)
+    assert response.status == HTTPStatus.OK, await response.text()
+    form: dict[str, Any] = await response.json()
+    assert form["type"] == "form"
+    for field in form["data_schema"]:
+        # Every field is a selector, a plain type, or a section of them.
+        assert "selector" in field or "type" in field, field
+    return form
+
+
+async def test_forms_serialize(
+    hass: HomeAssistant, broker: Broker, hass_client: ClientSessionGenerator
+) -> None:
+    """The forms serialise for the frontend (selectors, the collapsed section).
+
+    Through the REST flow API the frontend uses, so the check holds whichever
+    schema library Home Assistant serialises with (probatio from 2026.9).
+    """
+    assert await async_setup_component(hass, "config", {})
+    client = await hass_client()
     result = await start(hass)
-    serialized = voluptuous_serialize.convert(
-        result["data_schema"], custom_serializer=cv.custom_serializer
-    )
-    advanced = next(field for field in serialized if field["name"] == ADVANCED)
+    flow = f"/api/config/config_entries/flow/{result['flow_id']}"
+    form = await _frontend_form(client, flow)
+    assert form["step_id"] == "broker"
+    advanced = next(field for field in form["data_schema"] if field["name"] == ADVANCED)
     assert advanced["type"] == "expandable"
     assert advanced["expanded"] is False
+    assert {field["name"] for field in advanced["schema"]} >= {CONF_CLIENT_ID}
+
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], broker_input(broker)
     )
-    voluptuous_serialize.convert(
-        result["data_schema"], custom_serializer=cv.custom_serializer
+    form = await _frontend_form(client, flow)
+    assert form["step_id"] == "application"
+    assert CONF_APPLICATION_ID in {field["name"] for field in form["data_schema"]}
+
+    entry = MockConfigEntry(domain=DOMAIN, data={}, options={})
+    entry.add_to_hass(hass)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    form = await _frontend_form(
+        client, f"/api/config/config_entries/options/flow/{result['flow_id']}"
     )
+    assert CONF_AVAILABILITY_FACTOR in {field["name"] for field in form["data_schema"]}
 
 
 async def test_created_entry_loads(hass: HomeAssistant, broker: Broker) -> None:

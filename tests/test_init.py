@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 from datetime import timedelta
+from typing import Any
 from unittest.mock import patch
 
 import pytest
@@ -13,6 +14,7 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import CONF_PASSWORD, CONF_USERNAME, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from homeassistant.setup import async_setup_component
@@ -31,6 +33,7 @@ from .common import (
     cs4_uplink,
     make_entry,
     registry_device,
+    remove_device,
     send_uplink,
     setup_entry,
     wait_for,
@@ -234,7 +237,7 @@ async def test_remove_stale_device(
     assert device is not None
 
     client = await hass_ws_client(hass)
-    response = await client.remove_device(device.id, entry.entry_id)
+    response = await remove_device(client, device.id, entry.entry_id)
     assert response["success"]
     await hass.async_block_till_done()
     assert registry_device(hass, DEV_EUI) is None
@@ -295,20 +298,33 @@ async def test_frame_repeated_after_rejoin_is_processed(
 async def test_options_change_reloads_entry(
     hass: HomeAssistant, broker: Broker
 ) -> None:
-    """New options take effect through a reload; unchanged options do not reload."""
+    """Options saved in the options flow take effect through a reload.
+
+    Neither a new title nor options saved unchanged reload the entry.
+    """
     entry = make_entry(broker)
     await setup_entry(hass, entry)
     hub = entry.runtime_data
     hass.config_entries.async_update_entry(entry, title="renamed")
     await hass.async_block_till_done()
     assert entry.runtime_data is hub
-    hass.config_entries.async_update_entry(
-        entry, options={CONF_AVAILABILITY_FACTOR: 4.0}
-    )
-    await hass.async_block_till_done()
+
+    async def save_options(changes: dict[str, Any]) -> None:
+        result = await hass.config_entries.options.async_init(entry.entry_id)
+        result = await hass.config_entries.options.async_configure(
+            result["flow_id"], changes
+        )
+        assert result["type"] is FlowResultType.CREATE_ENTRY
+        await hass.async_block_till_done()
+
+    await save_options({CONF_AVAILABILITY_FACTOR: 4.0})
     assert entry.state is ConfigEntryState.LOADED
     assert entry.runtime_data is not hub
     assert entry.runtime_data.availability_factor == 4.0
+
+    hub = entry.runtime_data
+    await save_options({})  # the form's defaults are the saved options
+    assert entry.runtime_data is hub
 
 
 async def test_credentials_rejected_later_start_reauth(

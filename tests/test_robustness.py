@@ -27,6 +27,7 @@ from .common import (
     cs4_uplink,
     make_entry,
     registry_device,
+    remove_device,
     send_uplink,
     setup_entry,
     wait_for,
@@ -182,7 +183,7 @@ async def test_delete_device_while_unloaded(
     assert entry.state is ConfigEntryState.NOT_LOADED
 
     client = await hass_ws_client(hass)
-    response = await client.remove_device(device_id, entry.entry_id)
+    response = await remove_device(client, device_id, entry.entry_id)
     assert response["success"]
 
     assert await hass.config_entries.async_setup(entry.entry_id)

@@ -5,9 +5,20 @@ Tested on 2025.4.4; the newer branches follow ../shared/reference/ha-forward-com
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from homeassistant.helpers import device_registry as dr
+# Home Assistant 2026.9 validates with probatio instead of voluptuous and aliases
+# `import voluptuous` to probatio's drop-in module, so at runtime `vol` is always
+# the library Home Assistant uses. mypy cannot follow that alias: it reads the
+# real voluptuous (still installed as a dependency of dependencies) where Home
+# Assistant's signatures now name probatio types. Which one mypy uses is set per
+# test leg: `always_false = ["HA_PROBATIO"]` in pyproject.toml (2025.4), flipped
+# to `always_true` by scripts/test-current (2026.10).
+HA_PROBATIO = False
+if TYPE_CHECKING and HA_PROBATIO:
+    import probatio as vol
+else:
+    import voluptuous as vol
 
 if TYPE_CHECKING:  # typed as the 2025.4 base; the runtime picks the newest
     from homeassistant.config_entries import OptionsFlow as OptionsFlowBase
@@ -26,7 +37,15 @@ else:
         OPTIONS_FLOW_AUTO_RELOAD = False
 
 
-def device_belongs_to(device: dr.DeviceEntry, entry_id: str) -> bool:
+class RegistryDevice(Protocol):
+    """A device registry entry: `DeviceEntry`, and `ChildDeviceEntry` (2026.8+)."""
+
+    @property
+    def config_entries(self) -> set[str]:
+        """Config entries of the device (HA < 2026.8: the only ownership field)."""
+
+
+def device_belongs_to(device: RegistryDevice, entry_id: str) -> bool:
     """Whether a registry device is one of this config entry's."""
     owner = getattr(device, "config_entry_id", None)  # HA >= 2026.8
     if owner is not None:
@@ -37,5 +56,7 @@ def device_belongs_to(device: dr.DeviceEntry, entry_id: str) -> bool:
 __all__ = [
     "OPTIONS_FLOW_AUTO_RELOAD",
     "OptionsFlowBase",
+    "RegistryDevice",
     "device_belongs_to",
+    "vol",
 ]

@@ -17,7 +17,6 @@ import ssl
 import uuid
 from typing import TYPE_CHECKING, Any, Final
 
-import voluptuous as vol
 from homeassistant.config_entries import (
     SOURCE_RECONFIGURE,
     ConfigEntry,
@@ -40,7 +39,7 @@ from homeassistant.helpers.selector import (
     TextSelectorType,
 )
 
-from .compat import OptionsFlowBase
+from .compat import OptionsFlowBase, vol
 from .const import (
     CONF_AUTO_ADD,
     CONF_AVAILABILITY_FACTOR,

@@ -25,6 +25,7 @@ from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_PORT, CONF_USERNA
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.util.ssl import client_context
 
+from .clean_session import CONNACK_ACCEPTED, async_connect_clean, connect_packet
 from .const import (
     CONF_CA_CERT,
     CONF_CLIENT_ID,
@@ -187,20 +188,29 @@ async def async_end_session(
     hass: HomeAssistant, settings: BrokerSettings, entry: ConfigEntry[Any]
 ) -> None:
     """Connect once with a clean session so the broker drops ours (best effort)."""
-    tls_context = await hass.async_add_executor_job(build_tls_context, settings)
-    client = _make_client(
-        settings, tls_context, identifier=_client_id(settings, entry), persistent=False
-    )
     try:
-        async with asyncio.timeout(CONNECT_TIMEOUT), client:
-            pass
-    except (aiomqtt.MqttError, TimeoutError) as err:
-        _LOGGER.info(
-            "Could not clear csocket's session on %s:%s: %s",
-            settings.host,
-            settings.port,
-            err,
-        )
+        tls_context = await hass.async_add_executor_job(build_tls_context, settings)
+        async with asyncio.timeout(CONNECT_TIMEOUT):
+            code = await async_connect_clean(
+                settings.host,
+                settings.port,
+                tls_context,
+                connect_packet(
+                    _client_id(settings, entry), settings.username, settings.password
+                ),
+            )
+    except (OSError, EOFError, TimeoutError, TransportError) as err:
+        reason = str(err) or type(err).__name__
+    else:
+        if code == CONNACK_ACCEPTED:
+            return
+        reason = f"the broker refused the connection (code {code})"
+    _LOGGER.info(
+        "Could not clear csocket's session on %s:%s: %s",
+        settings.host,
+        settings.port,
+        reason,
+    )
 
 
 def _client_id(settings: BrokerSettings, entry: ConfigEntry[Any]) -> str:

@@ -1,0 +1,94 @@
+"""Ending csocket's persistent MQTT session (reconfigure, entry removal)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+from homeassistant.core import HomeAssistant
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.csocket.const import DOMAIN
+from custom_components.csocket.transport import BrokerSettings, async_end_session
+
+from .broker import Broker
+from .common import PASSWORD, USER
+
+TOPIC = "application/app/device/24e124148b123456/event/up"
+
+
+async def test_end_session_when_the_broker_hangs_up(
+    hass: HomeAssistant, allow_loopback: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The old broker accepts the clean session and hangs up at once.
+
+    A broker being replaced often goes away just then (or kicks the client for a
+    newer one with the same id). Nothing may be left behind on the closed
+    socket: no write handler whose file descriptor is gone ("Exception in
+    callback BaseSelectorEventLoop.add_writer ... [Errno 9] Bad file
+    descriptor" in the log). Mosquitto cannot be made to hang up at exactly
+    this moment, so a minimal peer on 127.0.0.1 plays the broker.
+    """
+    connects: list[bytes] = []
+
+    async def broker(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        header = await reader.readexactly(2)  # CONNECT, short enough for 1 byte
+        connects.append(header + await reader.readexactly(header[1]))
+        writer.write(b"\x20\x02\x00\x00")  # CONNACK: accepted
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(broker, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    settings = BrokerSettings(
+        host="127.0.0.1", port=port, username=USER, password=PASSWORD
+    )
+    entry = MockConfigEntry(domain=DOMAIN, entry_id="01JDEADBEEF")
+    async with server:
+        await async_end_session(hass, settings, entry)
+        await hass.async_block_till_done()
+
+    (connect,) = connects
+    assert connect[0] == 0x10  # CONNECT
+    assert connect[2:9] == b"\x00\x04MQTT\x04"  # MQTT 3.1.1, as aiomqtt connects
+    flags = connect[9]
+    assert flags & 0x02  # clean session: the broker drops the persistent one
+    assert flags & 0xC0 == 0xC0  # with the entry's username and password
+    assert b"csocket-01JDEADBEEF" in connect
+    assert USER.encode() in connect
+    assert PASSWORD.encode() in connect
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+async def test_end_session_drops_the_queued_uplinks(
+    hass: HomeAssistant, auth_broker: Broker
+) -> None:
+    """After ending the session the broker no longer queues uplinks for it."""
+    auth = {"username": USER, "password": PASSWORD}
+    async with auth_broker.client(
+        identifier="csocket-old", clean_session=False, **auth
+    ) as old:
+        await old.subscribe(TOPIC, qos=1)
+    await auth_broker.publish(TOPIC, b"queued while away", **auth)
+
+    settings = BrokerSettings(
+        host=auth_broker.host,
+        port=auth_broker.port,
+        client_id="csocket-old",
+        **auth,
+    )
+    await async_end_session(hass, settings, MockConfigEntry(domain=DOMAIN))
+
+    # A persistent session would deliver the queued uplink before the sentinel
+    # (one connection keeps the order); a dropped one has no subscription left.
+    async with auth_broker.client(
+        identifier="csocket-old", clean_session=False, **auth
+    ) as again:
+        await again.subscribe(TOPIC, qos=1)
+        await auth_broker.publish(TOPIC, b"sentinel", **auth)
+        async with asyncio.timeout(5):
+            message = await anext(aiter(again.messages))
+    assert message.payload == b"sentinel"
