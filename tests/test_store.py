@@ -38,10 +38,12 @@ async def test_writer_thread_gets_a_loop_built_snapshot(
     # What goes to the executor in production (the test storage mocks it).
     write = Store._async_write_data
 
-    async def spy(self: Store[Any], path: str, data: dict[str, Any]) -> None:
+    # (self, path, data) up to 2025.11; (self, data) since 2025.12.
+    async def spy(self: Store[Any], *args: Any) -> None:
+        data: dict[str, Any] = args[-1]
         if self.key.startswith("csocket."):
             written.append({**data, "function": "data_func" in data})
-        await write(self, path, data)
+        await write(self, *args)
 
     with patch.object(Store, "_async_write_data", spy):
         entry = make_entry(broker)
