@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+from importlib.metadata import version
 from pathlib import Path
+
+import hass_frontend
+import homeassistant
+import yaml
 
 from custom_components.csocket import (
     binary_sensor,
@@ -81,3 +86,35 @@ def test_entity_translations_and_icons() -> None:
             assert strings[platform][key]["name"]
         for key in icons[platform]:
             assert icons[platform][key]["default"].startswith("mdi:")
+
+
+def _icon_names(node: object) -> set[str]:
+    """Every "mdi:…" value anywhere in icons.json."""
+    if isinstance(node, dict):
+        return set().union(*(_icon_names(value) for value in node.values()))
+    if isinstance(node, str) and node.startswith("mdi:"):
+        return {node.removeprefix("mdi:")}
+    return set()
+
+
+def test_icons_exist_in_oldest_frontend() -> None:
+    """The frontend shows a blank icon for a name its icon set does not have.
+
+    The frontend installed here is the one Home Assistant 2025.4.4 (hacs.json's
+    minimum) pins, so its list is what the oldest supported UI can draw.
+    """
+    manifest = _json(
+        Path(homeassistant.__file__).parent / "components/frontend/manifest.json"
+    )
+    assert manifest["requirements"] == [
+        f"home-assistant-frontend=={version('home-assistant-frontend')}"
+    ]
+    icon_list = Path(hass_frontend.where()) / "static" / "mdi" / "iconList.json"
+    known = {icon["name"] for icon in json.loads(icon_list.read_text(encoding="utf-8"))}
+    icons = _json(PACKAGE / "icons.json")
+    used = _icon_names(icons)
+    assert len(used) > 10
+    assert used <= known, sorted(used - known)
+    # Every action has an icon too.
+    services = yaml.safe_load((PACKAGE / "services.yaml").read_text(encoding="utf-8"))
+    assert set(services) == set(icons["services"])
