@@ -74,6 +74,17 @@ def deep_text(page: Page) -> str:
     return str(page.evaluate(_DEEP_TEXT))
 
 
+def expect_text(page: Page, text: str, *, pattern: bool = False) -> None:
+    """Wait until the page shows `text` (a regular expression if `pattern`)."""
+    regex = text if pattern else re.escape(text)
+    try:
+        page.wait_for_function(
+            f"(regex) => new RegExp(regex).test(({_DEEP_TEXT})())", arg=regex
+        )
+    except PlaywrightError:
+        raise AssertionError(f"the page does not show {text!r}") from None
+
+
 def errors_on_screen(page: Page) -> list[str]:
     """Error texts the frontend shows."""
     try:

@@ -53,10 +53,11 @@ logger:
     custom_components.csocket: debug
 """
 
-# "1 Kettle socket: uplink fCnt 3, off, 229.3 V, 48213 Wh" (simulate.describe).
+# "… INFO Kettle socket (24e124148b000001): uplink fCnt 1, report: off, 229.0 V,
+# 48213 Wh" (simulate.describe; "on" adds power, current and power factor).
 _UPLINK = re.compile(
-    r"^(?P<time>\S+ \S+) INFO (?P<name>.+?): uplink fCnt \d+, "
-    r"(?P<state>on|off), (?:(?P<power>\d+) W, )?(?P<voltage>[\d.]+) V, "
+    r"^(?P<time>\S+ \S+) INFO (?P<name>.+?) \([0-9a-f]{16}\): uplink fCnt \d+, "
+    r"[a-z ]+: (?P<state>on|off), (?:(?P<power>\d+) W, )?(?P<voltage>[\d.]+) V, "
     r"(?:.*?, )?(?P<energy>\d+) Wh$"
 )
 
