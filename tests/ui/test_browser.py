@@ -69,6 +69,7 @@ def open_device_page(page: Page) -> None:
 
 def expect_section_defaults(page: Page) -> None:
     """The broker form's "TLS and client" section shows the real defaults."""
+    expect(page.get_by_role("switch", name="Use TLS")).to_be_visible()
     expect(page.get_by_role("switch", name="Use TLS")).not_to_be_checked()
     expect(
         page.get_by_role("switch", name="Verify the broker's hostname")
