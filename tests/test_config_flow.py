@@ -205,9 +205,7 @@ async def start(
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": SOURCE_USER}
     )
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_SERVER: kind.value}
-    )
+    result = await submit(hass, result, {CONF_SERVER: kind.value})
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "broker"
     return result
@@ -523,9 +521,7 @@ async def test_each_server_with_defaults(
         hass, broker_input(broker, client_id="my-client"), kind
     )
     check_translated(result)
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], form_values(result)
-    )
+    result = await submit(hass, result)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     entry = result["result"]
     assert entry.unique_id == f"127.0.0.1:{broker.port}/{kind.value}/{application}"
@@ -1009,6 +1005,7 @@ async def test_reauth(hass: HomeAssistant, auth_broker: Broker) -> None:
     }
     check_translated(result)
     assert form_values(result) == {CONF_USERNAME: USER}
+    assert _frontend_filled(serialized(result), form_values(result))
 
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_USERNAME: USER, CONF_PASSWORD: "still wrong"}
@@ -1055,6 +1052,7 @@ async def test_options(hass: HomeAssistant) -> None:
         CONF_COMMAND_TIMEOUT: 30,
         CONF_AUTO_ADD: True,
     }
+    assert _frontend_filled(serialized(result), form_values(result))
 
     result = await hass.config_entries.options.async_configure(
         result["flow_id"],

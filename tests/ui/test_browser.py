@@ -202,6 +202,15 @@ def change_settings(page: Page, step: Steps) -> None:
         page.get_by_role("button", name="Submit").click()
         expect(page.get_by_text("Options successfully saved.")).to_be_visible()
         page.get_by_role("button", name="Finish").click()
+        # Opened again, the dialog shows the saved value.
+        expect(page.get_by_role("alertdialog")).to_have_count(0)
+        page.get_by_role("button", name="Configure").click()
+        expect(page.get_by_role("heading", name="CSocket options")).to_be_visible()
+        expect(page.get_by_role("spinbutton", name="Command timeout")).to_have_value(
+            "45"
+        )
+        page.get_by_role("button", name="Close").click()
+        expect(page.get_by_role("alertdialog")).to_have_count(0)
 
     with step("reconfigure the broker"):
         page.get_by_role("button", name="Menu").last.click()
