@@ -9,6 +9,7 @@ from pathlib import Path
 import hass_frontend
 import homeassistant
 import yaml
+from homeassistant.const import EntityCategory
 
 from custom_components.csocket import (
     binary_sensor,
@@ -118,3 +119,23 @@ def test_icons_exist_in_oldest_frontend() -> None:
     # Every action has an icon too.
     services = yaml.safe_load((PACKAGE / "services.yaml").read_text(encoding="utf-8"))
     assert set(services) == set(icons["services"])
+
+
+def test_logbook_quiet_diagnostics() -> None:
+    """Diagnostics the Logbook would list on every uplink are disabled by default.
+
+    The Logbook leaves out sensors with a unit or a state class (measurements);
+    any other diagnostic sensor (Last seen) changes with every uplink and would
+    bury the real events.
+    """
+    listed = [
+        description.key
+        for description in sensor.SENSORS
+        if description.entity_category is EntityCategory.DIAGNOSTIC
+        and description.native_unit_of_measurement is None
+        and description.state_class is None
+    ]
+    assert listed == ["last_seen"]
+    for description in sensor.SENSORS:
+        if description.key in listed:
+            assert description.entity_registry_enabled_default is False
