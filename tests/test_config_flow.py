@@ -25,6 +25,7 @@ from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_PORT, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType, section
+from homeassistant.helpers.data_entry_flow import _BaseFlowManagerView
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import (
@@ -111,19 +112,75 @@ def check_translated(result: Any, section_name: str = "config") -> None:
         assert result["reason"] in strings["abort"], result["reason"]
 
 
-def form_values(result: Any) -> dict[str, Any]:
-    """What the frontend submits unchanged: defaults and suggested values."""
-    values: dict[str, Any] = {}
-    for key, value in result["data_schema"].schema.items():
-        if isinstance(value, section):
-            values[str(key)] = form_values({"data_schema": value.schema})
-            continue
-        suggested = (key.description or {}).get("suggested_value")
+def serialized(result: Any) -> list[dict[str, Any]]:
+    """The form exactly as the frontend receives it.
+
+    Through the flow views' own serialiser, so it holds whichever schema
+    library Home Assistant serialises with (voluptuous, probatio from 2026.9).
+    """
+    view = _BaseFlowManagerView.__new__(_BaseFlowManagerView)
+    fields: list[dict[str, Any]] = view._prepare_result_json(result)["data_schema"]
+    return fields
+
+
+def _frontend_empty(selector: dict[str, Any]) -> object:
+    """What the frontend puts into a required field without default."""
+    if "boolean" in selector:
+        return False
+    if "number" in selector:
+        return selector["number"].get("min", 0)
+    if "select" in selector:
+        return selector["select"]["options"][0]
+    return ""  # text
+
+
+def _frontend_initial(fields: list[dict[str, Any]]) -> dict[str, Any]:
+    """computeInitialHaFormData of the 2025.4 frontend, for our field types."""
+    data: dict[str, Any] = {}
+    for field in fields:
+        name = field["name"]
+        suggested = (field.get("description") or {}).get("suggested_value")
         if suggested is not None:
-            values[str(key)] = suggested
-        elif not isinstance(key.default, vol.Undefined):
-            values[str(key)] = key.default()
-    return values
+            data[name] = suggested
+        elif "default" in field:
+            data[name] = field["default"]
+        elif field.get("type") == "expandable":
+            inner = _frontend_initial(field["schema"])
+            if field.get("required") or inner:
+                data[name] = inner
+        elif field.get("required"):
+            data[name] = _frontend_empty(field["selector"])
+    return data
+
+
+def _frontend_filled(fields: list[dict[str, Any]], data: dict[str, Any]) -> bool:
+    """The frontend's check before it submits ("Not all required fields ...")."""
+    for field in fields:
+        value = data.get(field["name"])
+        if field.get("required") and value in ("", None):
+            return False
+        if (
+            field.get("type") == "expandable"
+            and (field.get("required") or value)
+            and not _frontend_filled(field["schema"], value or {})
+        ):
+            return False
+    return True
+
+
+def form_values(result: Any) -> dict[str, Any]:
+    """What the frontend shows and submits unchanged."""
+    return _frontend_initial(serialized(result))
+
+
+async def submit(
+    hass: HomeAssistant, result: Any, changes: dict[str, Any] | None = None
+) -> Any:
+    """Submit a config flow form as the frontend does, with what the user typed."""
+    data = form_values(result) | (changes or {})
+    assert _frontend_filled(serialized(result), data), "frontend refuses to submit"
+    data = {key: value for key, value in data.items() if value not in ("", None)}
+    return await hass.config_entries.flow.async_configure(result["flow_id"], data)
 
 
 def broker_input(
@@ -155,9 +212,7 @@ async def start(
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": SOURCE_USER}
     )
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_SERVER: kind.value}
-    )
+    result = await submit(hass, result, {CONF_SERVER: kind.value})
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "broker"
     return result
@@ -455,9 +510,7 @@ async def test_each_server_with_defaults(
         hass, broker_input(broker, client_id="my-client"), kind
     )
     check_translated(result)
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], form_values(result)
-    )
+    result = await submit(hass, result)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     entry = result["result"]
     assert entry.unique_id == f"127.0.0.1:{broker.port}/{kind.value}/{application}"
@@ -515,10 +568,10 @@ async def test_cannot_connect_then_recover(hass: HomeAssistant, broker: Broker) 
     assert result["errors"] == {"base": "cannot_connect"}
     assert result["description_placeholders"]["error"]
     check_translated(result)
-    # What was typed is shown again, including the password just typed.
+    # What was typed is shown again, except the password (never sent back).
     values = form_values(result)
     assert values[CONF_USERNAME] == "u"
-    assert values[CONF_PASSWORD] == OLD_PASSWORD
+    assert CONF_PASSWORD not in values
 
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], broker_input(broker)
@@ -773,6 +826,69 @@ async def test_reconfigure_ha_mqtt(
     assert entry.unique_id == "mqtt/chirpstack_v3/7"
 
 
+# --- what the browser shows and submits ---
+
+
+async def test_frontend_host_and_port_only(hass: HomeAssistant, broker: Broker) -> None:
+    """A user who types only host and port gets through with the shown defaults."""
+    result = await start(hass)
+    shown = form_values(result)
+    # Every toggle shows its real default and the suggested client id is filled in.
+    assert shown[ADVANCED][CONF_TLS] is False
+    assert shown[ADVANCED][CONF_TLS_VERIFY] is True
+    client_id = shown[ADVANCED][CONF_CLIENT_ID]
+    assert client_id.startswith("csocket-")
+    assert CONF_PASSWORD not in shown
+
+    result = await submit(
+        hass, result, {CONF_HOST: "127.0.0.1", CONF_PORT: broker.port}
+    )
+    assert result["step_id"] == "application", result["errors"]
+    with patch("custom_components.csocket.async_setup_entry", return_value=True):
+        result = await submit(hass, result)
+        await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_CLIENT_ID] == client_id
+    assert result["data"][CONF_TLS] is False
+    assert result["data"][CONF_TLS_VERIFY] is True
+
+
+async def test_failed_broker_step_keeps_password_in_browser(
+    hass: HomeAssistant, auth_broker: Broker
+) -> None:
+    """A refused login shows the form again without the typed password in it."""
+    result = await start(hass)
+    result = await submit(
+        hass,
+        result,
+        {
+            CONF_HOST: "127.0.0.1",
+            CONF_PORT: auth_broker.port,
+            CONF_USERNAME: USER,
+            CONF_PASSWORD: "typed-secret",
+        },
+    )
+    assert result["errors"] == {"base": "invalid_auth"}
+    assert "typed-secret" not in json.dumps(serialized(result))
+    assert form_values(result)[CONF_USERNAME] == USER
+
+
+async def test_password_help_per_step(hass: HomeAssistant, broker: Broker) -> None:
+    """Only reconfigure says a blank password keeps the stored one."""
+    steps = TRANSLATIONS["config"]["step"]
+    keep = "keep the stored password"
+    assert keep not in steps["broker"]["data_description"][CONF_PASSWORD]
+    assert keep in steps["reconfigure"]["data_description"][CONF_PASSWORD]
+    assert steps["broker"]["sections"] == steps["reconfigure"]["sections"]
+    result = await start(hass)
+    assert result["step_id"] == "broker"
+    entry = broker_entry(broker)
+    entry.add_to_hass(hass)
+    result = await entry.start_reconfigure_flow(hass)
+    assert result["step_id"] == "reconfigure"
+    check_translated(result)
+
+
 # --- reconfigure ---
 
 
@@ -784,7 +900,7 @@ async def test_reconfigure_broker(
     entry = broker_entry(auth_broker, username=USER, password=PASSWORD)
     entry.add_to_hass(hass)
     result = await entry.start_reconfigure_flow(hass)
-    assert result["step_id"] == "broker"
+    assert result["step_id"] == "reconfigure"
     check_translated(result)
     values = form_values(result)
     assert CONF_PASSWORD not in values  # never sent to the frontend
@@ -878,6 +994,7 @@ async def test_reauth(hass: HomeAssistant, auth_broker: Broker) -> None:
     }
     check_translated(result)
     assert form_values(result) == {CONF_USERNAME: USER}
+    assert _frontend_filled(serialized(result), form_values(result))
 
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_USERNAME: USER, CONF_PASSWORD: "still wrong"}
@@ -924,6 +1041,7 @@ async def test_options(hass: HomeAssistant) -> None:
         CONF_COMMAND_TIMEOUT: 30,
         CONF_AUTO_ADD: True,
     }
+    assert _frontend_filled(serialized(result), form_values(result))
 
     result = await hass.config_entries.options.async_configure(
         result["flow_id"],

@@ -42,6 +42,7 @@ from .common import (
 VOLTAGE = "sensor.kettle_socket_voltage"
 
 
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
 async def test_unload_reload_restores_values(
     hass: HomeAssistant, broker: Broker, entity_registry: er.EntityRegistry
 ) -> None:
@@ -247,6 +248,7 @@ async def test_remove_stale_device(
     assert registry_device(hass, DEV_EUI)
 
 
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
 async def test_last_seen_is_receive_time(hass: HomeAssistant, broker: Broker) -> None:
     """Last seen is when the uplink arrived."""
     entry = make_entry(broker)

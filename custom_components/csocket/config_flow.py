@@ -300,17 +300,20 @@ class CsocketConfigFlow(ConfigFlow, domain=DOMAIN):
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Broker address, credentials and TLS; tested before going on."""
+        return await self._async_broker_form("broker", user_input)
+
+    async def _async_broker_form(
+        self, step_id: str, user_input: dict[str, Any] | None
+    ) -> ConfigFlowResult:
+        """The broker form of setup and reconfigure; tested before going on."""
         errors: dict[str, str] = {}
         placeholders: dict[str, str] = {}
         values: dict[str, Any] = dict(self._data)
         if not values.get(CONF_CLIENT_ID):
             values[CONF_CLIENT_ID] = self._client_id
-        # The stored password is never sent to the frontend.
-        values[CONF_PASSWORD] = ""
         if user_input is not None:
             broker = self._parse_broker(user_input)
             values.update(broker)
-            values[CONF_PASSWORD] = user_input.get(CONF_PASSWORD, "")
             if not broker[CONF_HOST]:
                 errors[CONF_HOST] = "invalid_host"
             elif (
@@ -331,7 +334,7 @@ class CsocketConfigFlow(ConfigFlow, domain=DOMAIN):
                 errors["base"] = error
 
         return self.async_show_form(
-            step_id="broker",
+            step_id=step_id,
             data_schema=self._broker_schema(values),
             errors=errors,
             description_placeholders=placeholders,
@@ -370,10 +373,12 @@ class CsocketConfigFlow(ConfigFlow, domain=DOMAIN):
                 vol.Optional(
                     CONF_USERNAME, description=_suggest(values.get(CONF_USERNAME))
                 ): _USERNAME,
-                vol.Optional(
-                    CONF_PASSWORD, description=_suggest(values.get(CONF_PASSWORD))
-                ): _PASSWORD,
-                vol.Required(SECTION_ADVANCED, default={}): section(
+                # Neither the stored nor a just typed password is ever sent
+                # back to the browser.
+                vol.Optional(CONF_PASSWORD): _PASSWORD,
+                # No default: the frontend would take it as the section's data
+                # and never fill in the defaults of the fields inside.
+                vol.Required(SECTION_ADVANCED): section(
                     vol.Schema(
                         {
                             vol.Required(CONF_TLS, default=tls): BooleanSelector(),
@@ -516,13 +521,15 @@ class CsocketConfigFlow(ConfigFlow, domain=DOMAIN):
         user_input: dict[str, Any] | None = None,
     ) -> ConfigFlowResult:
         """Edit the broker and application settings of an entry."""
-        entry = self._get_reconfigure_entry()
-        self._data = dict(entry.data)
-        # Entries without a stored client id connect as csocket-<entry id>.
-        self._client_id = f"csocket-{entry.entry_id}"
-        if self._data.get(CONF_TRANSPORT) == TRANSPORT_HA_MQTT:
-            return await self.async_step_application()
-        return await self.async_step_broker()
+        if user_input is None:
+            entry = self._get_reconfigure_entry()
+            self._data = dict(entry.data)
+            # Entries without a stored client id connect as csocket-<entry id>.
+            self._client_id = f"csocket-{entry.entry_id}"
+            if self._data.get(CONF_TRANSPORT) == TRANSPORT_HA_MQTT:
+                return await self.async_step_application()
+        # Its own step id: the password's help says a blank keeps the stored one.
+        return await self._async_broker_form("reconfigure", user_input)
 
     # --- reauth -----------------------------------------------------------------
 

@@ -7,7 +7,8 @@ from typing import Final
 DOMAIN: Final = "csocket"
 MANUFACTURER: Final = "Milesight"
 MODEL: Final = "WS523"
-MODEL_NAME: Final = "IOT-CSOCKET / WS523 LoRaWAN smart plug"
+# The device page shows "<model> (<model id>)": WS523 is the model id.
+MODEL_NAME: Final = "IOT-CSOCKET LoRaWAN smart plug"
 
 # Config entry data
 CONF_SERVER: Final = "network_server"

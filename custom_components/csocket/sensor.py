@@ -121,6 +121,9 @@ SENSORS: tuple[CsocketSensorEntityDescription, ...] = (
         always_available=True,
         device_class=SensorDeviceClass.TIMESTAMP,
         entity_category=EntityCategory.DIAGNOSTIC,
+        # Changes with every uplink, and the Logbook lists every change of a
+        # sensor without unit: enabled, it buries the real events.
+        entity_registry_enabled_default=False,
         value_fn=lambda device: device.last_seen,
     ),
     CsocketSensorEntityDescription(
