@@ -60,33 +60,26 @@ def _reporting_interval(device: SocketDevice) -> float | None:
     return seconds // 60 if seconds % 60 == 0 else seconds / 60
 
 
+def _threshold_number(setting: str) -> CsocketNumberEntityDescription:
+    """The threshold of the overcurrent alarm or protection (same range, unit)."""
+    return CsocketNumberEntityDescription(
+        key=f"{setting}_threshold",
+        translation_key=f"{setting}_threshold",
+        device_class=NumberDeviceClass.CURRENT,
+        native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
+        native_min_value=THRESHOLD.min,
+        native_max_value=THRESHOLD.max,
+        native_step=1,
+        mode=NumberMode.BOX,
+        entity_category=EntityCategory.CONFIG,
+        value_fn=_threshold(setting),
+        command_fn=_set_threshold(setting),
+    )
+
+
 NUMBERS: tuple[CsocketNumberEntityDescription, ...] = (
-    CsocketNumberEntityDescription(
-        key="overcurrent_alarm_threshold",
-        translation_key="overcurrent_alarm_threshold",
-        device_class=NumberDeviceClass.CURRENT,
-        native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
-        native_min_value=THRESHOLD.min,
-        native_max_value=THRESHOLD.max,
-        native_step=1,
-        mode=NumberMode.BOX,
-        entity_category=EntityCategory.CONFIG,
-        value_fn=_threshold("overcurrent_alarm"),
-        command_fn=_set_threshold("overcurrent_alarm"),
-    ),
-    CsocketNumberEntityDescription(
-        key="overcurrent_protection_threshold",
-        translation_key="overcurrent_protection_threshold",
-        device_class=NumberDeviceClass.CURRENT,
-        native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
-        native_min_value=THRESHOLD.min,
-        native_max_value=THRESHOLD.max,
-        native_step=1,
-        mode=NumberMode.BOX,
-        entity_category=EntityCategory.CONFIG,
-        value_fn=_threshold("overcurrent_protection"),
-        command_fn=_set_threshold("overcurrent_protection"),
-    ),
+    _threshold_number("overcurrent_alarm"),
+    _threshold_number("overcurrent_protection"),
     CsocketNumberEntityDescription(
         key="reporting_interval",
         translation_key="reporting_interval",
