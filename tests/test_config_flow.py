@@ -41,6 +41,7 @@ from custom_components.csocket.const import (
     CONF_CLIENT_ID,
     CONF_COMMAND_TIMEOUT,
     CONF_DEV_EUIS,
+    CONF_MAX_SOCKETS,
     CONF_SERVER,
     CONF_TLS,
     CONF_TLS_VERIFY,
@@ -1040,6 +1041,7 @@ async def test_options(hass: HomeAssistant) -> None:
         CONF_AVAILABILITY_FACTOR: 2.5,
         CONF_COMMAND_TIMEOUT: 30,
         CONF_AUTO_ADD: True,
+        CONF_MAX_SOCKETS: 500,
     }
     assert _frontend_filled(serialized(result), form_values(result))
 
@@ -1074,6 +1076,7 @@ async def test_options(hass: HomeAssistant) -> None:
         CONF_AVAILABILITY_FACTOR: 3.0,
         CONF_COMMAND_TIMEOUT: 60,
         CONF_AUTO_ADD: False,
+        CONF_MAX_SOCKETS: 500,
         CONF_DEV_EUIS: ["24e124148b123456", "24e124148b654321"],
     }
 

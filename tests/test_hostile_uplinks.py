@@ -27,6 +27,7 @@ from .common import (
     send_uplink,
     setup_entry,
     wait_for,
+    with_device_info,
 )
 
 OFF_REPORT = REPORT.replace("087001", "087000")
@@ -36,13 +37,6 @@ CHANGED_ON = REPORT.replace("087001", "087011")
 def _renamed(message: tuple[str, bytes], **changes: object) -> tuple[str, bytes]:
     topic, payload = message
     return topic, json.dumps(json.loads(payload) | changes).encode()
-
-
-def _device_info(message: tuple[str, bytes], **changes: object) -> tuple[str, bytes]:
-    topic, payload = message
-    body = json.loads(payload)
-    body["deviceInfo"] |= changes
-    return topic, json.dumps(body).encode()
 
 
 async def _turn_on(
@@ -102,7 +96,9 @@ async def test_chirpstack_v4_body_application_never_addresses(
     await send_uplink(
         hass,
         broker,
-        *_device_info(cs4_uplink(OFF_REPORT, dev_eui=DEV_EUI_2), applicationId=escape),
+        *with_device_info(
+            cs4_uplink(OFF_REPORT, dev_eui=DEV_EUI_2), applicationId=escape
+        ),
     )
     # A base64 devEui is not ChirpStack v4's (JOEkFItBAAE= is 24e124148b410001).
     topic, payload = cs4_uplink(OFF_REPORT, dev_eui="JOEkFItBAAE=")

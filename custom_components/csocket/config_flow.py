@@ -47,14 +47,17 @@ from .const import (
     CONF_CLIENT_ID,
     CONF_COMMAND_TIMEOUT,
     CONF_DEV_EUIS,
+    CONF_MAX_SOCKETS,
     CONF_SERVER,
     CONF_TLS,
     CONF_TLS_VERIFY,
     CONF_TRANSPORT,
     DEFAULT_AVAILABILITY_FACTOR,
     DEFAULT_COMMAND_TIMEOUT,
+    DEFAULT_MAX_SOCKETS,
     DEFAULT_PORT,
     DOMAIN,
+    MAX_SOCKETS_LIMIT,
     TRANSPORT_BROKER,
     TRANSPORT_HA_MQTT,
 )
@@ -604,6 +607,7 @@ class OptionsFlowHandler(OptionsFlowBase):
                 options.get(CONF_COMMAND_TIMEOUT, DEFAULT_COMMAND_TIMEOUT)
             ),
             CONF_AUTO_ADD: bool(options.get(CONF_AUTO_ADD, True)),
+            CONF_MAX_SOCKETS: int(options.get(CONF_MAX_SOCKETS, DEFAULT_MAX_SOCKETS)),
             CONF_DEV_EUIS: "\n".join(options.get(CONF_DEV_EUIS, [])),
         }
         if user_input is not None:
@@ -617,6 +621,9 @@ class OptionsFlowHandler(OptionsFlowBase):
                         ),
                         CONF_COMMAND_TIMEOUT: int(user_input[CONF_COMMAND_TIMEOUT]),
                         CONF_AUTO_ADD: bool(user_input[CONF_AUTO_ADD]),
+                        CONF_MAX_SOCKETS: int(
+                            user_input.get(CONF_MAX_SOCKETS, DEFAULT_MAX_SOCKETS)
+                        ),
                         CONF_DEV_EUIS: euis,
                     }
                 )
@@ -645,6 +652,16 @@ class OptionsFlowHandler(OptionsFlowBase):
                 ),
                 vol.Required(CONF_AUTO_ADD, default=values[CONF_AUTO_ADD]): (
                     BooleanSelector()
+                ),
+                vol.Required(
+                    CONF_MAX_SOCKETS, default=values[CONF_MAX_SOCKETS]
+                ): NumberSelector(
+                    NumberSelectorConfig(
+                        min=1,
+                        max=MAX_SOCKETS_LIMIT,
+                        step=1,
+                        mode=NumberSelectorMode.BOX,
+                    )
                 ),
                 vol.Optional(
                     CONF_DEV_EUIS, description=_suggest(values[CONF_DEV_EUIS])
