@@ -58,6 +58,7 @@ from .const import (
     DEFAULT_PORT,
     DOMAIN,
     MAX_SOCKETS_LIMIT,
+    MQTT_DOMAIN,
     TRANSPORT_BROKER,
     TRANSPORT_HA_MQTT,
 )
@@ -79,6 +80,7 @@ from .network_servers import (
     Subscription,
     create_adapter,
 )
+from .overlap import overlapping_entry
 from .transport import (
     BrokerSettings,
     InvalidAuth,
@@ -94,7 +96,6 @@ if TYPE_CHECKING:
 
 _LOGGER = logging.getLogger(__name__)
 
-MQTT_DOMAIN: Final = "mqtt"
 # The collapsible section of the broker step holding TLS and the client id.
 SECTION_ADVANCED: Final = "advanced"
 
@@ -425,6 +426,11 @@ class CsocketConfigFlow(ConfigFlow, domain=DOMAIN):
             else:
                 if (result := await self._async_check_unique_id(data)) is not None:
                     return result
+                other = overlapping_entry(self.hass, data, self._other_entries())
+                if other is not None:
+                    errors["base"] = "overlapping_entry"
+                    placeholders["entry"] = other.title
+                    return self._application_form(values, errors, placeholders)
                 error, extra = await _async_test_connection(
                     self.hass, data, adapter.subscriptions()
                 )
@@ -433,12 +439,33 @@ class CsocketConfigFlow(ConfigFlow, domain=DOMAIN):
                 errors["base"] = error
                 placeholders.update(extra)
 
+        return self._application_form(values, errors, placeholders)
+
+    def _application_form(
+        self,
+        values: Mapping[str, Any],
+        errors: dict[str, str],
+        placeholders: dict[str, str],
+    ) -> ConfigFlowResult:
         return self.async_show_form(
             step_id="application",
             data_schema=self._application_schema(self._kind, values),
             errors=errors,
             description_placeholders=placeholders,
         )
+
+    def _other_entries(self) -> list[ConfigEntry]:
+        """The entries besides the one being reconfigured."""
+        own = (
+            self._get_reconfigure_entry().entry_id
+            if self.source == SOURCE_RECONFIGURE
+            else None
+        )
+        return [
+            entry
+            for entry in self._async_current_entries(include_ignore=False)
+            if entry.entry_id != own
+        ]
 
     def _parse_application(self, user_input: Mapping[str, Any]) -> dict[str, Any]:
         defaults = DEFAULTS[self._kind]

@@ -20,6 +20,8 @@ CONF_CLIENT_ID: Final = "client_id"
 
 TRANSPORT_BROKER: Final = "broker"
 TRANSPORT_HA_MQTT: Final = "home_assistant_mqtt"
+# Home Assistant's MQTT integration, the home_assistant_mqtt transport.
+MQTT_DOMAIN: Final = "mqtt"
 
 # Options
 CONF_AVAILABILITY_FACTOR: Final = "availability_factor"
