@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from unittest.mock import patch
 
 import pytest
 from freezegun.api import FrozenDateTimeFactory
@@ -203,3 +204,28 @@ async def test_warning_again_after_an_hour(
     await send_uplink(hass, broker, *cs4_uplink(UNDECODABLE, f_cnt=5))
     assert len(_csocket_lines(caplog, logging.WARNING)) == 2
     assert entry.runtime_data.devices[DEV_EUI].f_cnt == 5
+
+
+async def test_handler_errors_log_one_traceback(
+    hass: HomeAssistant, broker: Broker, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A message that trips a bug logs its traceback once, not per message."""
+    entry = make_entry(broker)
+    await setup_entry(hass, entry)
+    with patch(
+        "custom_components.csocket.hub.codec.decode_uplink",
+        side_effect=RuntimeError("a bug"),
+    ):
+        for f_cnt in range(1, 4):
+            await send_uplink(hass, broker, *cs4_uplink(REPORT, f_cnt=f_cnt))
+    errors = [
+        record
+        for record in caplog.records
+        if record.name.startswith("custom_components.csocket")
+        and record.levelno == logging.ERROR
+    ]
+    assert len(errors) == 1
+    assert errors[0].exc_info is not None
+    # The stream goes on.
+    await send_uplink(hass, broker, *cs4_uplink(REPORT, f_cnt=4))
+    assert DEV_EUI in entry.runtime_data.devices

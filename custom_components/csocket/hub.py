@@ -207,9 +207,17 @@ class CsocketHub:
                 self._joined(event)
             elif isinstance(event, Ignored):
                 self._ignored(topic, event)
-        except Exception:
-            # One bad message must not stop the stream for every other socket.
-            _LOGGER.exception("Error handling message on %s", topic)
+        except Exception:  # noqa: BLE001 - logged (rate-limited) with traceback
+            # One bad message must not stop the stream for every other socket,
+            # nor a stream of them flood the log with tracebacks.
+            self.quiet_log.log(
+                logging.ERROR,
+                "exception",
+                "",
+                "Error handling message on %s",
+                topic,
+                exc_info=True,
+            )
 
     def _handle_uplink(self, uplink: Uplink) -> None:
         if self._dedup.is_duplicate(uplink.dedup_key):

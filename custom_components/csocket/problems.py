@@ -39,28 +39,42 @@ class QuietLog:
         # kind -> subject -> when it was last logged above debug level
         self._logged: dict[str, dict[str, datetime]] = {}
 
-    def log(self, level: int, kind: str, subject: str, msg: str, *args: object) -> bool:
+    def log(
+        self,
+        level: int,
+        kind: str,
+        subject: str,
+        msg: str,
+        *args: object,
+        exc_info: bool = False,
+    ) -> bool:
         """Log msg at level unless subject's kind was logged this hour."""
+        if not self._due(kind, subject):
+            self._logger.debug(msg, *args, exc_info=exc_info)
+            return False
+        # Formatted here: this line is rare, at most one per subject and hour.
+        self._logger.log(
+            level,
+            "%s (repeats within an hour are logged at debug level)",
+            msg % args,
+            exc_info=exc_info,
+        )
+        return True
+
+    def _due(self, kind: str, subject: str) -> bool:
+        """Whether subject's kind may be logged now; if so, remember it."""
         now = dt_util.utcnow()
         logged = self._logged.setdefault(kind, {})
         last = logged.get(subject)
         if last is not None and now - last < WARNING_INTERVAL:
-            self._logger.debug(msg, *args)
             return False
         if last is None and len(logged) >= MAX_WARNED:
             for old, when in list(logged.items()):
                 if now - when >= WARNING_INTERVAL:
                     del logged[old]
             if len(logged) >= MAX_WARNED:
-                self._logger.debug(msg, *args)
                 return False
         logged[subject] = now
-        # Formatted here: this line is rare, at most one per subject and hour.
-        self._logger.log(
-            level,
-            "%s (repeats within an hour are logged at debug level)",
-            msg % args,
-        )
         return True
 
     def warning(self, kind: str, subject: str, msg: str, *args: object) -> bool:
