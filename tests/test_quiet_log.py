@@ -229,3 +229,21 @@ async def test_handler_errors_log_one_traceback(
     # The stream goes on.
     await send_uplink(hass, broker, *cs4_uplink(REPORT, f_cnt=4))
     assert DEV_EUI in entry.runtime_data.devices
+
+
+async def test_existing_overlapping_entries_raise_one_issue(
+    hass: HomeAssistant, broker: Broker, issue_registry: ir.IssueRegistry
+) -> None:
+    """Entries made before the flow refused overlaps: one issue for the pair."""
+    everything = make_entry(broker, application_id="", client_id="csocket-all")
+    specific = make_entry(broker, client_id="csocket-one")
+    for entry, title in ((everything, "All"), (specific, "Kitchen")):
+        entry.add_to_hass(hass)
+        hass.config_entries.async_update_entry(entry, title=title)
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done()
+    [issue] = _issues(issue_registry)
+    assert issue.translation_key == "overlapping_entries"
+    assert sorted(issue.translation_placeholders.values()) == ["All", "Kitchen"]
+    assert await hass.config_entries.async_unload(specific.entry_id)
+    assert _issues(issue_registry) == []

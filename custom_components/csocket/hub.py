@@ -8,7 +8,7 @@ are units of their own (commands.py, availability.py, store.py).
 from __future__ import annotations
 
 import logging
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
@@ -40,6 +40,7 @@ from .network_servers import (
     Join,
     Uplink,
 )
+from .overlap import async_raise_overlap_issue
 from .problems import DeviceProblem, QuietLog, RepairIssue
 from .registry import ProtobufIssue, registry_info, update_registry
 from .store import SocketStore, device_from_storage, device_to_storage
@@ -80,6 +81,7 @@ class CsocketHub:
         # Correlation id -> command waiting for its outcome, entry-wide.
         self._commands: dict[str, Command] = {}
         self.discovery = DiscoveryGate(hass, entry)
+        self._remove_overlap_issue: Callable[[], None] = lambda: None
         self.protobuf_issue = ProtobufIssue(hass, entry, adapter.protobuf_issue)
         self.quiet_log = QuietLog(_LOGGER)
         # Ignored.code -> its repair issue, naming the devices concerned.
@@ -145,6 +147,7 @@ class CsocketHub:
 
     async def async_start(self) -> None:
         """Connect the transport; raises TransportError when that fails now."""
+        self._remove_overlap_issue = async_raise_overlap_issue(self.hass, self.entry)
         subscriptions = self.adapter.subscriptions()
         wanted = {sub.topic for sub in subscriptions}
         # The broker keeps a persistent session's subscriptions: drop the ones
@@ -269,6 +272,7 @@ class CsocketHub:
     def remove_issues(self) -> None:
         """Delete the entry's repair issues (it unloads; they return if due)."""
         self.protobuf_issue.remove()
+        self._remove_overlap_issue()
         self.discovery.cap_issue.remove()
         for problem in self.problems.values():
             problem.issue.remove()

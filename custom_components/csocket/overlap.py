@@ -9,18 +9,20 @@ one device and unique ids for two owners, and answer commands twice.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from itertools import zip_longest
 from typing import Any, Final
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_HOST, CONF_PORT
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
 
 from .const import (
     CONF_SERVER,
     CONF_TRANSPORT,
     DEFAULT_PORT,
+    DOMAIN,
     MQTT_DOMAIN,
     TRANSPORT_HA_MQTT,
 )
@@ -79,3 +81,32 @@ def overlapping_entry(
         ):
             return other
     return None
+
+
+def async_raise_overlap_issue(
+    hass: HomeAssistant, entry: ConfigEntry[Any]
+) -> Callable[[], None]:
+    """Raise a repair issue when entry overlaps another; returns its remover.
+
+    For entries made before the config flow refused overlaps. The issue id
+    names both entries, so the pair has one issue whichever loads first.
+    """
+    others = [
+        other
+        for other in hass.config_entries.async_entries(DOMAIN)
+        if other.entry_id != entry.entry_id and other.disabled_by is None
+    ]
+    if (other := overlapping_entry(hass, entry.data, others)) is None:
+        return lambda: None
+    first, second = sorted((entry, other), key=lambda e: e.entry_id)
+    issue_id = f"overlapping_entries_{first.entry_id}_{second.entry_id}"
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        issue_id,
+        is_fixable=False,
+        severity=ir.IssueSeverity.WARNING,
+        translation_key="overlapping_entries",
+        translation_placeholders={"first": first.title, "second": second.title},
+    )
+    return lambda: ir.async_delete_issue(hass, DOMAIN, issue_id)
