@@ -167,6 +167,10 @@ async def test_log_flood_is_quiet(
     assert identity_issue.translation_placeholders["devices"].count("\n- ") == 5
     assert "95 more" in identity_issue.translation_placeholders["devices"]
     assert _made_up(0) in identity_issue.translation_placeholders["devices"]
+    # Quoted as code: what a message says is never rendered as Markdown.
+    assert identity_issue.translation_placeholders["devices"].startswith(
+        f"- `device {_made_up(0)}: "
+    )
     assert (
         issues[f"invalid_dev_eui_{entry.entry_id}"].translation_placeholders["count"]
         == "100"

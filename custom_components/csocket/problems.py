@@ -157,8 +157,15 @@ class DeviceProblem:
             self._details[subject] = detail
         listed = list(self._details.values())[:MAX_LISTED]
         more = len(self._details) - len(listed)
-        lines = [f"- {detail}" for detail in listed]
+        # As inline code: the details quote what a message said, and Repairs
+        # renders Markdown (a hostile name must not become a link).
+        lines = [f"- `{_code(detail)}`" for detail in listed]
         if more or self._overflow:
             lines.append(f"- … {more}{'+' if self._overflow else ''} more")
         count = f"{len(self._details)}{'+' if self._overflow else ''}"
         self.issue.show(count=count, devices="\n".join(lines))
+
+
+def _code(text: str) -> str:
+    """Text that stays inside one Markdown code span."""
+    return text.replace("`", "'").replace("\n", " ")
