@@ -120,6 +120,16 @@ def cs4_uplink(
     return topic, json.dumps(body).encode()
 
 
+def with_device_info(
+    message: tuple[str, bytes], **changes: object
+) -> tuple[str, bytes]:
+    """A ChirpStack v4 uplink with deviceInfo fields changed (e.g. hostile)."""
+    topic, payload = message
+    body = json.loads(payload)
+    body["deviceInfo"] |= changes
+    return topic, json.dumps(body).encode()
+
+
 async def wait_for(
     hass: HomeAssistant,
     predicate: Callable[[], Any],

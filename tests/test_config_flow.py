@@ -11,7 +11,8 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 from unittest.mock import AsyncMock, patch
 
 import pytest
@@ -41,6 +42,7 @@ from custom_components.csocket.const import (
     CONF_CLIENT_ID,
     CONF_COMMAND_TIMEOUT,
     CONF_DEV_EUIS,
+    CONF_MAX_SOCKETS,
     CONF_SERVER,
     CONF_TLS,
     CONF_TLS_VERIFY,
@@ -56,6 +58,7 @@ from custom_components.csocket.network_servers import (
     DEFAULTS,
     ServerKind,
 )
+from custom_components.csocket.overlap import filters_overlap
 
 from .broker import Broker, free_port
 from .common import PASSWORD, USER
@@ -743,6 +746,66 @@ async def test_already_configured(hass: HomeAssistant, broker: Broker) -> None:
     check_translated(result)
 
 
+OTHER_APP_ID = "0b1b0b5e-6c0d-4a47-9e5b-3f4b8a3c1d2e"
+
+
+@pytest.mark.usefixtures("mock_setup_entry")
+async def test_overlapping_applications_refused(
+    hass: HomeAssistant, broker: Broker
+) -> None:
+    """ "All applications" and a specific one on one broker would share sockets."""
+    broker_entry(broker, title="All sockets", **{CONF_APPLICATION_ID: ""}).add_to_hass(
+        hass
+    )
+    result = await to_application(hass, broker_input(broker))
+    result = await submit(hass, result, {CONF_APPLICATION_ID: APP_ID})
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "overlapping_entry"}
+    assert result["description_placeholders"]["entry"] == "All sockets"
+    check_translated(result)
+
+
+@pytest.mark.usefixtures("mock_setup_entry")
+async def test_wildcard_over_specific_refused_distinct_allowed(
+    hass: HomeAssistant, broker: Broker
+) -> None:
+    """A wildcard entry next to a specific one is refused; another app is not."""
+    broker_entry(broker, title="Kitchen").add_to_hass(hass)
+    result = await to_application(hass, broker_input(broker))
+    result = await submit(hass, result, {CONF_APPLICATION_ID: ""})
+    assert result["errors"] == {"base": "overlapping_entry"}
+    assert result["description_placeholders"]["entry"] == "Kitchen"
+    result = await submit(hass, result, {CONF_APPLICATION_ID: OTHER_APP_ID})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+@pytest.mark.usefixtures("mock_setup_entry")
+async def test_ha_mqtt_over_dedicated_connection_refused(
+    hass: HomeAssistant, ha_mqtt: MqttMockHAClient
+) -> None:
+    """HA's MQTT and a dedicated connection to the same broker would collide."""
+    mqtt_data = hass.config_entries.async_entries("mqtt")[0].data
+    # The same broker, spelled in capitals: host names are case-insensitive.
+    same_broker = SimpleNamespace(
+        host=str(mqtt_data["broker"]).upper(), port=mqtt_data.get(CONF_PORT, 1883)
+    )
+    dedicated = broker_entry(cast("Broker", same_broker), title="Dedicated")
+    dedicated.add_to_hass(hass)
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {
+            CONF_SERVER: ServerKind.CHIRPSTACK_V4.value,
+            CONF_TRANSPORT: TRANSPORT_HA_MQTT,
+        },
+    )
+    result = await submit(hass, result, {CONF_APPLICATION_ID: APP_ID})
+    assert result["errors"] == {"base": "overlapping_entry"}
+    assert result["description_placeholders"]["entry"] == "Dedicated"
+
+
 # --- Home Assistant's MQTT ---
 
 
@@ -1040,6 +1103,7 @@ async def test_options(hass: HomeAssistant) -> None:
         CONF_AVAILABILITY_FACTOR: 2.5,
         CONF_COMMAND_TIMEOUT: 30,
         CONF_AUTO_ADD: True,
+        CONF_MAX_SOCKETS: 500,
     }
     assert _frontend_filled(serialized(result), form_values(result))
 
@@ -1074,6 +1138,7 @@ async def test_options(hass: HomeAssistant) -> None:
         CONF_AVAILABILITY_FACTOR: 3.0,
         CONF_COMMAND_TIMEOUT: 60,
         CONF_AUTO_ADD: False,
+        CONF_MAX_SOCKETS: 500,
         CONF_DEV_EUIS: ["24e124148b123456", "24e124148b654321"],
     }
 
@@ -1202,3 +1267,20 @@ async def test_reconfigure_new_client_id_ends_old_session(
                 if message.topic.value == "csocket-test/sentinel":
                     break
     assert received == ["csocket-test/sentinel"]
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "overlap"),
+    [
+        ("application/+/device/+/event/up", "application/a/device/+/event/up", True),
+        ("application/a/device/+/event/up", "application/b/device/+/event/up", False),
+        ("csocket/uplink/#", "csocket/uplink", True),
+        ("csocket/uplink/#", "csocket/uplink/gw1", True),
+        ("csocket/+", "csocket", False),
+        ("v3/+/devices/+/up", "v3/plugs@ttn/devices/+/down/ack", False),
+    ],
+)
+def test_filters_overlap(first: str, second: str, overlap: bool) -> None:
+    """Two MQTT filters overlap when one topic can match both."""
+    assert filters_overlap(first, second) is overlap
+    assert filters_overlap(second, first) is overlap

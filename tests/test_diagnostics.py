@@ -25,6 +25,9 @@ from .common import (
     setup_entry,
 )
 
+# The serial number inside BASIC_INFO (record ff16).
+SERIAL = "6148b13783621055"
+
 
 async def test_diagnostics(
     hass: HomeAssistant, broker: Broker, hass_client: ClientSessionGenerator
@@ -44,14 +47,17 @@ async def test_diagnostics(
     data = result["entry"]["data"]
     assert data[CONF_PASSWORD] == "**REDACTED**"
     assert data[CONF_USERNAME] == "**REDACTED**"
-    assert data["host"] == "127.0.0.1"
     assert result["connected"] is True
 
     device = result["devices"][DEV_EUI]
-    assert [f["payload"] for f in device["frames"]] == [BASIC_INFO, REPORT]
+    assert [f["payload"] for f in device["frames"]] == [
+        BASIC_INFO.replace(SERIAL, "x" * 16),
+        REPORT,
+    ]
     assert [f["frame_counter"] for f in device["frames"]] == [0, 1]
     assert device["frames"][1]["decoded"]["voltage"] == 229.3
-    assert device["frames"][0]["decoded"]["sn"] == "6148b13783621055"
+    assert device["frames"][0]["decoded"]["sn"] == "**REDACTED**"
+    assert device["frames"][0]["decoded"]["hardware_version"]
     assert device["link"] == {
         "rssi": -60,
         "snr": 9.5,
@@ -61,6 +67,35 @@ async def test_diagnostics(
     assert device["values"]["power_consumption"] == 5
     assert device["network_server"]["device_name"] == "Kettle socket"
     assert device["available"] is True
+
+
+async def test_redaction_policy(
+    hass: HomeAssistant, broker: Broker, hass_client: ClientSessionGenerator
+) -> None:
+    """Broker host (data and title), serial numbers and the raw SN bytes."""
+    entry = make_entry(broker)
+    entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        entry, title=f"ChirpStack v4 · {broker.host}"
+    )
+    await setup_entry(hass, entry)
+    await send_uplink(hass, broker, *cs4_uplink(BASIC_INFO, f_cnt=0))
+    await send_uplink(hass, broker, *cs4_uplink(REPORT, f_cnt=1))
+
+    for result in (
+        await get_diagnostics_for_config_entry(hass, hass_client, entry),
+        await get_diagnostics_for_device(
+            hass, hass_client, entry, registry_device(hass, DEV_EUI)
+        ),
+    ):
+        text = str(result)
+        assert SERIAL not in text
+        assert broker.host not in text
+        assert result["entry"]["data"]["host"] == "**REDACTED**"
+        assert result["entry"]["title"] == "ChirpStack v4 · **REDACTED**"
+        assert result["devices"][DEV_EUI]["values"]["sn"] == "**REDACTED**"
+        # The DevEUI stays: it is how network server logs name the socket.
+        assert DEV_EUI in text
 
 
 async def test_device_diagnostics(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from unittest.mock import patch
 
@@ -263,9 +263,16 @@ async def test_duplicate_uplink_processed_once(
 
 
 async def test_protobuf_raises_repair_issue(
-    hass: HomeAssistant, broker: Broker, issue_registry: ir.IssueRegistry
+    hass: HomeAssistant,
+    broker: Broker,
+    issue_registry: ir.IssueRegistry,
+    freezer: FrozenDateTimeFactory,
 ) -> None:
-    """ChirpStack with json=false: a repair issue tells the user; JSON clears it."""
+    """ChirpStack with json=false: a repair issue tells the user; JSON clears it.
+
+    Only once no Protobuf came for 10 minutes: a stream mixing both keeps one
+    issue rather than recreating it for every binary message after JSON.
+    """
     entry = make_entry(broker)
     await setup_entry(hass, entry)
     topic, _ = cs4_uplink(REPORT)
@@ -277,6 +284,12 @@ async def test_protobuf_raises_repair_issue(
     assert issue is not None
     assert issue.translation_key == "chirpstack_protobuf"
     await send_uplink(hass, broker, *cs4_uplink(REPORT))
+    assert (
+        issue_registry.async_get_issue(DOMAIN, f"chirpstack_protobuf_{entry.entry_id}")
+        == issue
+    )
+    freezer.tick(timedelta(minutes=10))
+    await send_uplink(hass, broker, *cs4_uplink(REPORT, f_cnt=2))
     assert (
         issue_registry.async_get_issue(DOMAIN, f"chirpstack_protobuf_{entry.entry_id}")
         is None

@@ -101,7 +101,7 @@ async def async_unload_entry(hass: HomeAssistant, entry: CsocketConfigEntry) -> 
     if unloaded:
         hub = entry.runtime_data
         await hub.async_stop()
-        hub.protobuf_issue.remove()
+        hub.remove_issues()
     return unloaded
 
 

@@ -47,14 +47,18 @@ from .const import (
     CONF_CLIENT_ID,
     CONF_COMMAND_TIMEOUT,
     CONF_DEV_EUIS,
+    CONF_MAX_SOCKETS,
     CONF_SERVER,
     CONF_TLS,
     CONF_TLS_VERIFY,
     CONF_TRANSPORT,
     DEFAULT_AVAILABILITY_FACTOR,
     DEFAULT_COMMAND_TIMEOUT,
+    DEFAULT_MAX_SOCKETS,
     DEFAULT_PORT,
     DOMAIN,
+    MAX_SOCKETS_LIMIT,
+    MQTT_DOMAIN,
     TRANSPORT_BROKER,
     TRANSPORT_HA_MQTT,
 )
@@ -76,6 +80,7 @@ from .network_servers import (
     Subscription,
     create_adapter,
 )
+from .overlap import overlapping_entry
 from .transport import (
     BrokerSettings,
     InvalidAuth,
@@ -91,7 +96,6 @@ if TYPE_CHECKING:
 
 _LOGGER = logging.getLogger(__name__)
 
-MQTT_DOMAIN: Final = "mqtt"
 # The collapsible section of the broker step holding TLS and the client id.
 SECTION_ADVANCED: Final = "advanced"
 
@@ -422,6 +426,11 @@ class CsocketConfigFlow(ConfigFlow, domain=DOMAIN):
             else:
                 if (result := await self._async_check_unique_id(data)) is not None:
                     return result
+                other = overlapping_entry(self.hass, data, self._other_entries())
+                if other is not None:
+                    errors["base"] = "overlapping_entry"
+                    placeholders["entry"] = other.title
+                    return self._application_form(values, errors, placeholders)
                 error, extra = await _async_test_connection(
                     self.hass, data, adapter.subscriptions()
                 )
@@ -430,12 +439,33 @@ class CsocketConfigFlow(ConfigFlow, domain=DOMAIN):
                 errors["base"] = error
                 placeholders.update(extra)
 
+        return self._application_form(values, errors, placeholders)
+
+    def _application_form(
+        self,
+        values: Mapping[str, Any],
+        errors: dict[str, str],
+        placeholders: dict[str, str],
+    ) -> ConfigFlowResult:
         return self.async_show_form(
             step_id="application",
             data_schema=self._application_schema(self._kind, values),
             errors=errors,
             description_placeholders=placeholders,
         )
+
+    def _other_entries(self) -> list[ConfigEntry]:
+        """The entries besides the one being reconfigured."""
+        own = (
+            self._get_reconfigure_entry().entry_id
+            if self.source == SOURCE_RECONFIGURE
+            else None
+        )
+        return [
+            entry
+            for entry in self._async_current_entries(include_ignore=False)
+            if entry.entry_id != own
+        ]
 
     def _parse_application(self, user_input: Mapping[str, Any]) -> dict[str, Any]:
         defaults = DEFAULTS[self._kind]
@@ -604,6 +634,7 @@ class OptionsFlowHandler(OptionsFlowBase):
                 options.get(CONF_COMMAND_TIMEOUT, DEFAULT_COMMAND_TIMEOUT)
             ),
             CONF_AUTO_ADD: bool(options.get(CONF_AUTO_ADD, True)),
+            CONF_MAX_SOCKETS: int(options.get(CONF_MAX_SOCKETS, DEFAULT_MAX_SOCKETS)),
             CONF_DEV_EUIS: "\n".join(options.get(CONF_DEV_EUIS, [])),
         }
         if user_input is not None:
@@ -617,6 +648,9 @@ class OptionsFlowHandler(OptionsFlowBase):
                         ),
                         CONF_COMMAND_TIMEOUT: int(user_input[CONF_COMMAND_TIMEOUT]),
                         CONF_AUTO_ADD: bool(user_input[CONF_AUTO_ADD]),
+                        CONF_MAX_SOCKETS: int(
+                            user_input.get(CONF_MAX_SOCKETS, DEFAULT_MAX_SOCKETS)
+                        ),
                         CONF_DEV_EUIS: euis,
                     }
                 )
@@ -645,6 +679,16 @@ class OptionsFlowHandler(OptionsFlowBase):
                 ),
                 vol.Required(CONF_AUTO_ADD, default=values[CONF_AUTO_ADD]): (
                     BooleanSelector()
+                ),
+                vol.Required(
+                    CONF_MAX_SOCKETS, default=values[CONF_MAX_SOCKETS]
+                ): NumberSelector(
+                    NumberSelectorConfig(
+                        min=1,
+                        max=MAX_SOCKETS_LIMIT,
+                        step=1,
+                        mode=NumberSelectorMode.BOX,
+                    )
                 ),
                 vol.Optional(
                     CONF_DEV_EUIS, description=_suggest(values[CONF_DEV_EUIS])

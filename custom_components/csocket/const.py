@@ -20,17 +20,24 @@ CONF_CLIENT_ID: Final = "client_id"
 
 TRANSPORT_BROKER: Final = "broker"
 TRANSPORT_HA_MQTT: Final = "home_assistant_mqtt"
+# Home Assistant's MQTT integration, the home_assistant_mqtt transport.
+MQTT_DOMAIN: Final = "mqtt"
 
 # Options
 CONF_AVAILABILITY_FACTOR: Final = "availability_factor"
 CONF_AUTO_ADD: Final = "auto_add"
 CONF_DEV_EUIS: Final = "dev_euis"
 CONF_COMMAND_TIMEOUT: Final = "command_timeout"
+CONF_MAX_SOCKETS: Final = "max_sockets"
 
 DEFAULT_PORT: Final = 1883
 DEFAULT_TLS_PORT: Final = 8883
 DEFAULT_AVAILABILITY_FACTOR: Final = 2.5
 DEFAULT_COMMAND_TIMEOUT: Final = 30
+# Sockets discovered per entry: a flood of made-up DevEUIs on a shared
+# application must not create devices (and their entities) without bound.
+DEFAULT_MAX_SOCKETS: Final = 500
+MAX_SOCKETS_LIMIT: Final = 10000
 # The device's factory reporting interval (user guide 3.3).
 DEFAULT_REPORT_INTERVAL: Final = 20 * 60
 AVAILABILITY_GRACE: Final = 60

@@ -1,11 +1,18 @@
-"""Diagnostics: configuration (credentials redacted) and per-socket frames."""
+"""Diagnostics: configuration and per-socket frames, without secrets.
+
+Redaction policy (README "Diagnostics"): the broker's host, credentials, CA
+certificate and client id are redacted, and so is every serial number: the
+decoded value and the serial's digits inside the raw frame that carries it
+(the basic-information frame). Kept, because debugging needs them: DevEUIs,
+names and ids on the network server, and every other byte of the frames.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from homeassistant.components.diagnostics import async_redact_data
-from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
+from homeassistant.components.diagnostics import REDACTED, async_redact_data
+from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 
@@ -17,12 +24,29 @@ if TYPE_CHECKING:
     from .device import SocketDevice
     from .hub import CsocketHub
 
-TO_REDACT = {CONF_PASSWORD, CONF_USERNAME, CONF_CA_CERT, CONF_CLIENT_ID}
+TO_REDACT = {CONF_HOST, CONF_PASSWORD, CONF_USERNAME, CONF_CA_CERT, CONF_CLIENT_ID}
+# Decoded fields naming one physical device (the DevEUI is kept: it is how
+# network server logs and csocket's name the same socket).
+DEVICE_SECRETS = {"sn"}
+
+
+def _scrub(text: str, secrets: set[str]) -> str:
+    """The text with each secret's characters replaced (hex stays aligned)."""
+    for secret in secrets:
+        text = text.replace(secret, "x" * len(secret))
+    return text
 
 
 def _device(hub: CsocketHub, device: SocketDevice) -> dict[str, Any]:
     expires = expires_at(device, hub.availability_factor)
     queue = hub.queues.get(device.dev_eui)
+    # A serial seen in any frame is scrubbed from every frame.
+    serials = {
+        str(value)
+        for values in (device.state.values(), *(f.decoded for f in device.frames))
+        for key, value in values.items()
+        if key in DEVICE_SECRETS and value
+    }
     return {
         "commands_in_flight": [
             {
@@ -50,7 +74,7 @@ def _device(hub: CsocketHub, device: SocketDevice) -> dict[str, Any]:
             "frame_counter": device.f_cnt,
             "gateways": device.gateway_count,
         },
-        "values": device.state.values(),
+        "values": async_redact_data(device.state.values(), DEVICE_SECRETS),
         "settings_sent": device.state.sent.as_dict(),
         "delay_task": (
             {
@@ -64,8 +88,8 @@ def _device(hub: CsocketHub, device: SocketDevice) -> dict[str, Any]:
             {
                 "received_at": frame.received_at.isoformat(),
                 "frame_counter": frame.f_cnt,
-                "payload": frame.payload_hex,
-                "decoded": frame.decoded,
+                "payload": _scrub(frame.payload_hex, serials),
+                "decoded": async_redact_data(frame.decoded, DEVICE_SECRETS),
             }
             for frame in device.frames
         ],
@@ -74,9 +98,11 @@ def _device(hub: CsocketHub, device: SocketDevice) -> dict[str, Any]:
 
 def _entry(entry: CsocketConfigEntry) -> dict[str, Any]:
     hub = entry.runtime_data
+    host = str(entry.data.get(CONF_HOST) or "")
     return {
         "entry": {
-            "title": entry.title,
+            # The default title names the broker's host.
+            "title": entry.title.replace(host, REDACTED) if host else entry.title,
             "data": async_redact_data(dict(entry.data), TO_REDACT),
             "options": dict(entry.options),
         },

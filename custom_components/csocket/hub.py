@@ -8,7 +8,7 @@ are units of their own (commands.py, availability.py, store.py).
 from __future__ import annotations
 
 import logging
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
@@ -21,17 +21,18 @@ from . import codec
 from .availability import AvailabilityTracker, is_periodic, received_time
 from .commands import Command, CommandQueue, dispatch_result
 from .const import (
-    CONF_AUTO_ADD,
     CONF_AVAILABILITY_FACTOR,
     CONF_COMMAND_TIMEOUT,
-    CONF_DEV_EUIS,
     DEFAULT_AVAILABILITY_FACTOR,
     DEFAULT_COMMAND_TIMEOUT,
     DOMAIN,
 )
 from .dedup import FrameDedup
-from .device import SOCKET_FIELDS, SocketDevice
+from .device import SocketDevice
+from .discovery import DiscoveryGate
 from .network_servers import (
+    IGNORED_INVALID_DEV_EUI,
+    IGNORED_INVALID_IDENTITY,
     IGNORED_PROTOBUF,
     Adapter,
     DownlinkResult,
@@ -39,6 +40,8 @@ from .network_servers import (
     Join,
     Uplink,
 )
+from .overlap import async_raise_overlap_issue
+from .problems import DeviceProblem, QuietLog, RepairIssue
 from .registry import ProtobufIssue, registry_info, update_registry
 from .store import SocketStore, device_from_storage, device_to_storage
 from .transport import Transport
@@ -77,8 +80,15 @@ class CsocketHub:
         self._dedup = FrameDedup()
         # Correlation id -> command waiting for its outcome, entry-wide.
         self._commands: dict[str, Command] = {}
-        self._ignored_euis: set[str] = set()
+        self.discovery = DiscoveryGate(hass, entry)
+        self._remove_overlap_issue: Callable[[], None] = lambda: None
         self.protobuf_issue = ProtobufIssue(hass, entry, adapter.protobuf_issue)
+        self.quiet_log = QuietLog(_LOGGER)
+        # Ignored.code -> its repair issue, naming the devices concerned.
+        self.problems = {
+            code: DeviceProblem(RepairIssue(hass, entry, code, code), self.quiet_log)
+            for code in (IGNORED_INVALID_IDENTITY, IGNORED_INVALID_DEV_EUI)
+        }
         self.ignored_count = 0
         self.messages_handled = 0
         transport.on_message = self.async_handle_message
@@ -101,11 +111,6 @@ class CsocketHub:
         return float(
             self.entry.options.get(CONF_COMMAND_TIMEOUT, DEFAULT_COMMAND_TIMEOUT)
         )
-
-    def _accepts_new(self, dev_eui: str) -> bool:
-        if self.entry.options.get(CONF_AUTO_ADD, True):
-            return True
-        return dev_eui in self.entry.options.get(CONF_DEV_EUIS, [])
 
     # Lifecycle -----------------------------------------------------------
 
@@ -142,6 +147,7 @@ class CsocketHub:
 
     async def async_start(self) -> None:
         """Connect the transport; raises TransportError when that fails now."""
+        self._remove_overlap_issue = async_raise_overlap_issue(self.hass, self.entry)
         subscriptions = self.adapter.subscriptions()
         wanted = {sub.topic for sub in subscriptions}
         # The broker keeps a persistent session's subscriptions: drop the ones
@@ -204,9 +210,17 @@ class CsocketHub:
                 self._joined(event)
             elif isinstance(event, Ignored):
                 self._ignored(topic, event)
-        except Exception:
-            # One bad message must not stop the stream for every other socket.
-            _LOGGER.exception("Error handling message on %s", topic)
+        except Exception:  # noqa: BLE001 - logged (rate-limited) with traceback
+            # One bad message must not stop the stream for every other socket,
+            # nor a stream of them flood the log with tracebacks.
+            self.quiet_log.log(
+                logging.ERROR,
+                "exception",
+                "",
+                "Error handling message on %s",
+                topic,
+                exc_info=True,
+            )
 
     def _handle_uplink(self, uplink: Uplink) -> None:
         if self._dedup.is_duplicate(uplink.dedup_key):
@@ -222,7 +236,9 @@ class CsocketHub:
             if device is None:
                 return
         if "unparsed" in decoded:
-            _LOGGER.warning(
+            self.quiet_log.warning(
+                "undecodable",
+                dev_eui,
                 "Socket %s sent bytes csocket could not decode: %s",
                 device.name,
                 decoded["unparsed"],
@@ -249,6 +265,17 @@ class CsocketHub:
         _LOGGER.debug("Ignored message on %s: %s", topic, event.reason)
         if event.code == IGNORED_PROTOBUF:
             self.protobuf_issue.raise_once(event.reason)
+        elif event.code is not None and (problem := self.problems.get(event.code)):
+            problem.report(event.dev_eui or event.reason, event.reason)
+
+    @callback
+    def remove_issues(self) -> None:
+        """Delete the entry's repair issues (it unloads; they return if due)."""
+        self.protobuf_issue.remove()
+        self._remove_overlap_issue()
+        self.discovery.cap_issue.remove()
+        for problem in self.problems.values():
+            problem.issue.remove()
 
     def _joined(self, join: Join) -> None:
         dev_eui = join.device.dev_eui
@@ -259,21 +286,7 @@ class CsocketHub:
         self, uplink: Uplink, decoded: Mapping[str, Any]
     ) -> SocketDevice | None:
         dev_eui = uplink.device.dev_eui
-        # Every Milesight device sends versions and SN at join: only records
-        # of the socket itself, and nothing undecodable, identify a WS523.
-        if "unparsed" in decoded or SOCKET_FIELDS.isdisjoint(decoded):
-            if dev_eui not in self._ignored_euis:
-                self._ignored_euis.add(dev_eui)
-                _LOGGER.info(
-                    "Device %s on FPort %s does not speak the WS523 protocol; ignored",
-                    dev_eui,
-                    uplink.f_port,
-                )
-            return None
-        if not self._accepts_new(dev_eui):
-            if dev_eui not in self._ignored_euis:
-                self._ignored_euis.add(dev_eui)
-                _LOGGER.info("Socket %s is not in the list of sockets to add", dev_eui)
+        if not self.discovery.admits(uplink, decoded, len(self.devices)):
             return None
         device = SocketDevice(ref=uplink.device)
         self._add(device)

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Final
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.util import dt as dt_util
 
 from .const import DOMAIN, MANUFACTURER, MODEL, MODEL_NAME
 from .device import SocketDevice
+from .problems import QuietLog, RepairIssue
 
 _LOGGER = logging.getLogger(__name__)
+
+# JSON uplinks clear the Protobuf issue once no Protobuf came for this long.
+PROTOBUF_QUIET: Final = timedelta(minutes=10)
 
 
 def registry_info(device: SocketDevice) -> tuple[Any, ...]:
@@ -39,44 +45,42 @@ def update_registry(hass: HomeAssistant, entry_id: str, device: SocketDevice) ->
 
 
 class ProtobufIssue:
-    """One repair issue while ChirpStack publishes Protobuf instead of JSON."""
+    """One repair issue while ChirpStack publishes Protobuf instead of JSON.
+
+    A stream mixing both (two servers, or a restart half done) must not log
+    an error and recreate the issue for every binary message after a JSON
+    one: the issue stays until JSON arrives with no Protobuf for a while.
+    """
 
     def __init__(
         self, hass: HomeAssistant, entry: ConfigEntry[Any], translation_key: str
     ) -> None:
         """Bind to the entry the issue names; the text names the server's fix."""
-        self._hass = hass
-        self._entry = entry
-        self._translation_key = translation_key
-        self._raised = False
+        self._issue = RepairIssue(
+            hass, entry, "chirpstack_protobuf", translation_key, ir.IssueSeverity.ERROR
+        )
+        self._log = QuietLog(_LOGGER)
+        self._last_seen: datetime | None = None
 
     @property
     def issue_id(self) -> str:
         """Repair issue raised while the server publishes Protobuf."""
-        return f"chirpstack_protobuf_{self._entry.entry_id}"
+        return self._issue.issue_id
 
     def raise_once(self, reason: str) -> None:
-        """Log and raise the issue, once until it is cleared."""
-        if self._raised:
-            return
-        self._raised = True
-        _LOGGER.error("%s", reason)
-        ir.async_create_issue(
-            self._hass,
-            DOMAIN,
-            self.issue_id,
-            is_fixable=False,
-            severity=ir.IssueSeverity.ERROR,
-            translation_key=self._translation_key,
-            translation_placeholders={"title": self._entry.title},
-        )
+        """Log (hourly at most) and raise the issue, once until it is cleared."""
+        self._last_seen = dt_util.utcnow()
+        self._log.log(logging.ERROR, "protobuf", "", "%s", reason)
+        self._issue.show()
 
     def clear(self) -> None:
-        """JSON arrives again: the user fixed it."""
-        if self._raised:
+        """JSON arrives: the user fixed it, unless Protobuf came lately."""
+        if self._last_seen is None:
+            return
+        if dt_util.utcnow() - self._last_seen >= PROTOBUF_QUIET:
             self.remove()
 
     def remove(self) -> None:
         """Delete the issue (also when the entry unloads)."""
-        self._raised = False
-        ir.async_delete_issue(self._hass, DOMAIN, self.issue_id)
+        self._last_seen = None
+        self._issue.remove()

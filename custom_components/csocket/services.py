@@ -65,7 +65,7 @@ from .service_schemas import (
 )
 from .settings import SETTINGS
 from .transport import TransportError
-from .util import async_configure
+from .util import async_configure, downlink_error
 
 if TYPE_CHECKING:
     from .hub import CsocketHub
@@ -257,8 +257,9 @@ async def _async_send_raw_downlink(call: ServiceCall) -> ServiceResponse:
             return await target.hub.queues[target.device.dev_eui].async_send(
                 payload, f_port=f_port, confirmed=confirmed
             )
-        except (TransportError, DownlinkError) as err:
-            # DownlinkError: the network server cannot address the device yet.
+        except DownlinkError as err:
+            raise downlink_error(err, target.device.name) from err
+        except TransportError as err:
             raise HomeAssistantError(
                 translation_domain=DOMAIN,
                 translation_key="raw_downlink_failed",

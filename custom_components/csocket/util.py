@@ -15,10 +15,23 @@ from .commands import CommandTimeout, DownlinkFailed
 from .const import DOMAIN
 from .device import SocketDevice
 from .hub import CsocketHub
-from .network_servers import DownlinkError
+from .network_servers import (
+    DOWNLINK_INVALID_IDENTITY,
+    DOWNLINK_INVALID_REQUEST,
+    DOWNLINK_TOPIC_MISMATCH,
+    DownlinkError,
+)
 from .transport import TransportError
 
 _LOGGER = logging.getLogger(__name__)
+
+# DownlinkError.code -> its translation key; any other code (not_addressable,
+# one added later) reads "cannot address ... yet".
+_DOWNLINK_ERROR_KEYS = {
+    DOWNLINK_INVALID_REQUEST: "cannot_address_invalid_request",
+    DOWNLINK_INVALID_IDENTITY: "cannot_address_invalid_identity",
+    DOWNLINK_TOPIC_MISMATCH: "cannot_address_topic_mismatch",
+}
 
 
 def _error(key: str, device: SocketDevice, **placeholders: str) -> HomeAssistantError:
@@ -26,6 +39,15 @@ def _error(key: str, device: SocketDevice, **placeholders: str) -> HomeAssistant
         translation_domain=DOMAIN,
         translation_key=key,
         translation_placeholders={"name": device.name, **placeholders},
+    )
+
+
+def downlink_error(err: DownlinkError, name: str) -> HomeAssistantError:
+    """The translated error saying why a downlink to name cannot be addressed."""
+    return HomeAssistantError(
+        translation_domain=DOMAIN,
+        translation_key=_DOWNLINK_ERROR_KEYS.get(err.code, "cannot_address"),
+        translation_placeholders={"name": name, "error": str(err)},
     )
 
 
@@ -54,8 +76,8 @@ def translated_errors(hub: CsocketHub, device: SocketDevice) -> Iterator[None]:
         raise _error("downlink_failed", device, reason=str(err)) from err
     except TransportError as err:
         raise _error("not_connected", device, error=str(err)) from err
-    except DownlinkError as err:  # the server cannot address the device yet
-        raise _error("cannot_address", device, error=str(err)) from err
+    except DownlinkError as err:
+        raise downlink_error(err, device.name) from err
 
 
 async def async_run_command(
