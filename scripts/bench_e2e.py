@@ -79,16 +79,6 @@ LATENCY_SECONDS = 10
 ACTIONS = 40
 ACTION_GAP = 0.2  # s between a socket's confirming report and the next action
 TOKEN_CLIENT = "http://127.0.0.1/"
-# ChirpStack v4's deviceInfo without the device's name and DevEUI.
-DEVICE_INFO = {
-    "tenantId": "52f14cd4-c6f1-4fbd-8f87-4025e1d49242",
-    "tenantName": "ChirpStack",
-    "applicationId": APP_ID,
-    "applicationName": "Sockets",
-    "deviceProfileId": "14855bf7-d10d-4aee-b618-ebfcb64dc7ad",
-    "deviceProfileName": "WS523",
-    "tags": {},
-}
 # ChirpStack field, unit, device class, state class of the template sensors.
 TEMPLATE_SENSORS = {
     "voltage": ("voltage", "V", "voltage", "measurement"),
@@ -151,6 +141,16 @@ def load_codec(source: Path) -> ModuleType:
 
 
 SIMULATOR = load("bench_simulator", ROOT / "scripts" / "simulate.py")
+# ChirpStack v4's deviceInfo without the device's name and DevEUI.
+DEVICE_INFO = {
+    "tenantId": SIMULATOR.TENANT_ID,
+    "tenantName": "ChirpStack",
+    "applicationId": APP_ID,
+    "applicationName": "Sockets",
+    "deviceProfileId": SIMULATOR.DEVICE_PROFILE_ID,
+    "deviceProfileName": "WS523",
+    "tags": {},
+}
 
 
 def uplink(
@@ -752,11 +752,11 @@ class Bench:
         side.seq += count
         return list(times)
 
-    def profile(self, side: Side) -> subprocess.Popen[bytes] | None:
-        """With --py-spy, sample hass during this run (collapsed stacks)."""
+    def profile(self, side: Side, phase: str) -> subprocess.Popen[bytes] | None:
+        """With --py-spy, sample hass during a phase (collapsed stacks)."""
         if not self.args.py_spy:
             return None
-        out = Path(self.args.py_spy) / f"{side.kind}-{side.sockets}.txt"
+        out = Path(self.args.py_spy) / f"{side.kind}-{side.sockets}-{phase}.txt"
         out.parent.mkdir(parents=True, exist_ok=True)
         return subprocess.Popen(
             [
@@ -902,9 +902,18 @@ class Bench:
         return latencies
 
     async def restart(self, side: Side) -> None:
-        """Restart hass; time to the entry's load and to all values restored."""
+        """Restart hass (profiled with --py-spy)."""
         stop(side.hass)
         side.start_hass()
+        await asyncio.sleep(1)  # py-spy needs a running interpreter
+        profiler = self.profile(side, "restart")
+        try:
+            await self._restarted(side)
+        finally:
+            stop(profiler, 30, signal.SIGINT)
+
+    async def _restarted(self, side: Side) -> None:
+        """Time to the entry's load and to all entities (csocket: values)."""
         await wait_http(self.session, side, 600)
         ws = await WebSocket(self.session, side).connect()
         domain = "csocket" if side.kind == "csocket" else "mqtt"
@@ -973,7 +982,7 @@ class Bench:
         for run in range(args.runs):
             order = self.sides if run % 2 == 0 else self.sides[::-1]
             for side in order:
-                profiler = self.profile(side) if run == 0 else None
+                profiler = self.profile(side, "run") if run == 0 else None
                 try:
                     rate, cpu = await self.run_until_last(side, args.uplinks)
                 finally:
