@@ -34,6 +34,9 @@ class CsocketEntity(Entity):
         self.hub = hub
         self.device = device
         self.entity_description = description
+        self._value_fn: Callable[[SocketDevice], Any] | None = getattr(
+            description, "value_fn", None
+        )
         self._attr_unique_id = f"{device.dev_eui}_{description.key}"
         self._attr_device_info = DeviceInfo(
             identifiers={(DOMAIN, device.dev_eui)},
@@ -54,10 +57,16 @@ class CsocketEntity(Entity):
         self.async_on_remove(self.device.async_add_listener(self._handle_device_update))
 
     def _shown(self) -> tuple[Any, ...]:
-        """Everything of the state that a device update can change."""
+        """Everything of the state that a device update can change.
+
+        A description's `value_fn` is what the state shows, before Home
+        Assistant's formatting (units, precision), which does not change
+        between uplinks and costs more than the value itself.
+        """
+        value_fn = self._value_fn
         return (
             self.available,
-            self.state,
+            self.state if value_fn is None else value_fn(self.device),
             self.state_attributes,
             self.extra_state_attributes,
         )
