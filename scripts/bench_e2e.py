@@ -79,6 +79,7 @@ LATENCY_SECONDS = 10
 ACTIONS = 40
 ACTION_GAP = 0.2  # s between a socket's confirming report and the next action
 TOKEN_CLIENT = "http://127.0.0.1/"
+TEMPLATE_CHUNK = 5000  # sockets per rendered template
 # ChirpStack field, unit, device class, state class of the template sensors.
 TEMPLATE_SENSORS = {
     "voltage": ("voltage", "V", "voltage", "measurement"),
@@ -656,22 +657,30 @@ async def onboard(session: Any, side: Side) -> None:
 
 
 async def energies(session: Any, side: Side) -> dict[int, int | None]:
-    """Every socket's energy state in Wh, from one rendered template."""
-    template = (
-        "{% for s in states.sensor %}{% if s.entity_id.endswith('_energy') %}"
-        "{{ s.entity_id }}={{ s.state }}\n{% endif %}{% endfor %}"
-    )
-    async with session.post(
-        f"{side.base}/api/template",
-        json={"template": template},
-        headers={"Authorization": f"Bearer {side.token}"},
-    ) as resp:
-        text = await resp.text()
+    """Every socket's energy state in Wh, from rendered templates.
+
+    Home Assistant limits a template's output to 256 KiB: a few thousand
+    sockets per request. Sockets without the entity are left out.
+    """
     found: dict[int, int | None] = {}
-    for line in text.splitlines():
-        entity_id, _, state = line.partition("=")
-        if match := re.fullmatch(r"sensor\.bench_(\d+)_energy", entity_id):
-            found[int(match.group(1))] = side.energy_wh(state)
+    for first in range(0, side.sockets, TEMPLATE_CHUNK):
+        template = (
+            f"{{% for i in range({first}, {min(first + TEMPLATE_CHUNK, side.sockets)})"
+            " %}{% set e = 'sensor.bench_%05d_energy' | format(i) %}"
+            "{% if state_attr(e, 'friendly_name') is not none %}"
+            "{{ i }}={{ states(e) }}\n{% endif %}{% endfor %}"
+        )
+        async with session.post(
+            f"{side.base}/api/template",
+            json={"template": template},
+            headers={"Authorization": f"Bearer {side.token}"},
+        ) as resp:
+            text = await resp.text()
+            if resp.status != 200:
+                raise RuntimeError(f"template failed ({resp.status}): {text}")
+        for line in text.splitlines():
+            index, _, state = line.partition("=")
+            found[int(index)] = side.energy_wh(state)
     return found
 
 
