@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.device_registry import DeviceInfo
@@ -24,6 +24,8 @@ class CsocketEntity(Entity):
 
     _attr_has_entity_name = True
     _attr_should_poll = False
+    # What the last state write showed; see `_handle_device_update`.
+    _written: tuple[Any, ...] | None = None
 
     def __init__(
         self, hub: CsocketHub, device: SocketDevice, description: EntityDescription
@@ -32,6 +34,9 @@ class CsocketEntity(Entity):
         self.hub = hub
         self.device = device
         self.entity_description = description
+        self._value_fn: Callable[[SocketDevice], Any] | None = getattr(
+            description, "value_fn", None
+        )
         self._attr_unique_id = f"{device.dev_eui}_{description.key}"
         self._attr_device_info = DeviceInfo(
             identifiers={(DOMAIN, device.dev_eui)},
@@ -51,9 +56,37 @@ class CsocketEntity(Entity):
         await super().async_added_to_hass()
         self.async_on_remove(self.device.async_add_listener(self._handle_device_update))
 
+    def _shown(self) -> tuple[Any, ...]:
+        """Everything of the state that a device update can change.
+
+        A description's `value_fn` is what the state shows, before Home
+        Assistant's formatting (units, precision), which does not change
+        between uplinks and costs more than the value itself.
+        """
+        value_fn = self._value_fn
+        return (
+            self.available,
+            self.state if value_fn is None else value_fn(self.device),
+            self.state_attributes,
+            self.extra_state_attributes,
+        )
+
+    @callback
+    def async_write_ha_state(self) -> None:
+        """Write the state and remember what it showed."""
+        self._written = self._shown()
+        super().async_write_ha_state()
+
     @callback
     def _handle_device_update(self) -> None:
-        self.async_write_ha_state()
+        # Every uplink notifies all of a socket's entities, but only a few of
+        # them change: building and setting an unchanged state costs far more
+        # than comparing these few values.
+        shown = self._shown()
+        if shown == self._written and not self.force_update:
+            return
+        self._written = shown
+        super().async_write_ha_state()
 
 
 class CsocketControlEntity(CsocketEntity):
@@ -84,8 +117,11 @@ def async_setup_device_entities(
     def _add(device: SocketDevice) -> None:
         async_add_entities(build(hub, device))
 
-    for device in hub.devices.values():
-        _add(device)
+    # One batch for every known socket: the platform adds them together, far
+    # faster at start than one call (and one task) per socket.
+    async_add_entities(
+        [entity for device in hub.devices.values() for entity in build(hub, device)]
+    )
     entry.async_on_unload(
         async_dispatcher_connect(hass, signal_new_device(entry.entry_id), _add)
     )
