@@ -72,10 +72,15 @@ class CsocketEntity(Entity):
         )
 
     @callback
-    def async_write_ha_state(self) -> None:
-        """Write the state and remember what it showed."""
+    def _write_state(self) -> None:
+        """Write the state and remember what it showed.
+
+        csocket's entities write through here, never through
+        `async_write_ha_state` directly (final in Home Assistant), so a later
+        device update compares with what Home Assistant really shows.
+        """
         self._written = self._shown()
-        super().async_write_ha_state()
+        self.async_write_ha_state()
 
     @callback
     def _handle_device_update(self) -> None:
@@ -86,7 +91,7 @@ class CsocketEntity(Entity):
         if shown == self._written and not self.force_update:
             return
         self._written = shown
-        super().async_write_ha_state()
+        self.async_write_ha_state()
 
 
 class CsocketControlEntity(CsocketEntity):

@@ -149,12 +149,12 @@ class CsocketSocketSwitch(CsocketControlEntity, SwitchEntity):
 
     async def _async_switch(self, *, on: bool) -> None:
         self._pending = on
-        self.async_write_ha_state()
+        self._write_state()
         try:
             await async_run_command(self.hub, self.device, socket_status=on)
         finally:
             self._pending = None
-            self.async_write_ha_state()
+            self._write_state()
 
 
 class CsocketConfigSwitch(CsocketControlEntity, SwitchEntity):
