@@ -16,7 +16,7 @@ from .const import DOMAIN
 from .device import SocketDevice
 from .hub import CsocketHub
 from .network_servers import DownlinkError
-from .transport import TransportError
+from .transport import DownlinkRefused, TransportError
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -52,6 +52,8 @@ def translated_errors(hub: CsocketHub, device: SocketDevice) -> Iterator[None]:
         ) from err
     except DownlinkFailed as err:
         raise _error("downlink_failed", device, reason=str(err)) from err
+    except DownlinkRefused as err:
+        raise _error("downlink_refused", device, reason=err.reason) from err
     except TransportError as err:
         raise _error("not_connected", device, error=str(err)) from err
     except DownlinkError as err:  # the server cannot address the device yet

@@ -1,0 +1,244 @@
+"""A broker that refuses, restarts or crashes: csocket notices, says so, recovers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiomqtt
+import pytest
+from homeassistant.components.switch import DOMAIN as SWITCH_DOMAIN
+from homeassistant.const import ATTR_ENTITY_ID, SERVICE_TURN_OFF
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
+
+from custom_components.csocket.network_servers import Subscription
+from custom_components.csocket.transport import BrokerSettings, async_probe
+
+from .broker import Broker
+from .common import (
+    APP_ID,
+    DEV_EUI_2,
+    PASSWORD,
+    REPORT,
+    USER,
+    cs4_uplink,
+    make_entry,
+    registry_device,
+    setup_entry,
+    unload_all,
+    wait_for,
+)
+
+SWITCH = "switch.kettle_socket"
+RESTARTS = 3
+# The network server's account on the ACL broker: it may publish uplinks.
+SERVER = {"username": "server", "password": "server-secret"}
+UPLINKS = "application/+/device/+/event/#"
+
+
+def acl_broker_with(tmp_path: Path, acl: str) -> Broker:
+    """Mosquitto with a password file (USER and `server`) and `acl` as acl_file."""
+    passwords = tmp_path / "passwd"
+    for index, (user, password) in enumerate(
+        ((USER, PASSWORD), (SERVER["username"], SERVER["password"]))
+    ):
+        # mosquitto's own tool, found on PATH as in conftest's auth_broker.
+        subprocess.run(  # noqa: S603
+            [  # noqa: S607
+                "mosquitto_passwd",
+                "-b",
+                *(("-c",) if index == 0 else ()),
+                str(passwords),
+                user,
+                password,
+            ],
+            check=True,
+            capture_output=True,
+        )
+    acl_file = tmp_path / "acl"
+    acl_file.write_text(f"user server\ntopic readwrite #\n\n{acl}")
+    return Broker(
+        tmp_path / "mosquitto",
+        extra_config=(
+            f"allow_anonymous false\npassword_file {passwords}\nacl_file {acl_file}\n"
+        ),
+    )
+
+
+@pytest.fixture
+async def no_downlink_broker(
+    hass: HomeAssistant, tmp_path: Path, allow_loopback: None
+) -> AsyncIterator[Broker]:
+    """csocket may read uplinks but not publish downlinks."""
+    broker = acl_broker_with(tmp_path, f"user {USER}\ntopic read {UPLINKS}\n")
+    broker.start()
+    yield broker
+    await unload_all(hass)
+    broker.stop()
+
+
+async def test_refused_downlink_fails_at_once(
+    hass: HomeAssistant, no_downlink_broker: Broker
+) -> None:
+    """MQTT 5: the broker's PUBACK says "not authorized"; the action says so.
+
+    Under MQTT 3.1.1 the broker acknowledges the dropped downlink and the user
+    waits for the whole command timeout, told the socket did not confirm.
+    """
+    broker = no_downlink_broker
+    entry = make_entry(
+        broker, username=USER, password=PASSWORD, options={"command_timeout": 10}
+    )
+    await setup_entry(hass, entry)
+    topic, body = cs4_uplink(REPORT, f_cnt=1)
+    before = entry.runtime_data.messages_handled
+    await broker.publish(topic, body, **SERVER)
+    await wait_for(hass, lambda: entry.runtime_data.messages_handled > before)
+
+    with pytest.raises(HomeAssistantError) as raised:
+        await hass.services.async_call(
+            SWITCH_DOMAIN, SERVICE_TURN_OFF, {ATTR_ENTITY_ID: SWITCH}, blocking=True
+        )
+    assert raised.value.translation_key == "downlink_refused"
+    assert raised.value.translation_placeholders["reason"] == "Not authorized, 0x87"
+    assert "refused the downlink" in str(raised.value)
+
+
+async def test_falls_back_to_mqtt_3_1_1(
+    hass: HomeAssistant, allow_loopback: None
+) -> None:
+    """A broker that only speaks 3.1.1 refuses MQTT 5 at connect; csocket retries.
+
+    Mosquitto speaks both, so a minimal 3.1.1-only peer on 127.0.0.1 answers:
+    CONNACK "unacceptable protocol version" to MQTT 5, and accepts 3.1.1.
+    """
+    levels: list[int] = []
+
+    async def peer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while True:
+                header = await reader.readexactly(2)  # packets here are < 128 bytes
+                body = await reader.readexactly(header[1])
+                if header[0] == 0x10:  # CONNECT
+                    levels.append(body[6])
+                    writer.write(
+                        b"\x20\x02\x00" + (b"\x01" if body[6] == 5 else b"\x00")
+                    )
+                elif header[0] == 0x82:  # SUBSCRIBE: grant QoS 1
+                    writer.write(b"\x90\x03" + body[:2] + b"\x01")
+                elif header[0] == 0xE0:  # DISCONNECT
+                    break
+                await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(peer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        await async_probe(
+            hass,
+            BrokerSettings(host="127.0.0.1", port=port),
+            [Subscription(f"application/{APP_ID}/device/+/event/+", 1)],
+        )
+    assert levels == [5, 4]
+
+
+async def test_reconnects_as_promptly_as_a_tight_loop(
+    hass: HomeAssistant, broker: Broker, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Repeated kill -9 restarts of a broker without persistence.
+
+    Every uplink the network server publishes before a subscriber is back is
+    lost to it. csocket must lose no more than a plain client that reconnects
+    in a tight loop, whatever the number of restarts (no growing backoff while
+    the broker comes back each time). One warning per outage, no ERROR, and
+    nothing of paho's under csocket's logger.
+    """
+    entry = make_entry(broker)
+    await setup_entry(hass, entry)
+    hub = entry.runtime_data
+    start = hub.messages_handled
+    published: list[int] = []
+    reference: set[tuple[str, int]] = set()
+    done = asyncio.Event()
+
+    async def network_server() -> None:
+        f_cnt = 0
+        while not done.is_set():
+            with contextlib.suppress(aiomqtt.MqttError):
+                async with broker.client() as client:
+                    while not done.is_set():
+                        f_cnt += 1
+                        await client.publish(*cs4_uplink(REPORT, f_cnt=f_cnt), qos=1)
+                        published.append(f_cnt)
+                        await asyncio.sleep(0.02)
+            await asyncio.sleep(0.01)
+
+    async def subscriber() -> None:
+        while True:
+            with contextlib.suppress(aiomqtt.MqttError):
+                async with broker.client() as client:
+                    await client.subscribe(f"application/{APP_ID}/#", qos=1)
+                    async for message in client.messages:
+                        assert isinstance(message.payload, bytes)
+                        body = json.loads(message.payload)
+                        reference.add((body["deviceInfo"]["devEui"], body["fCnt"]))
+            await asyncio.sleep(0.01)
+
+    caplog.set_level(logging.INFO)
+    server = asyncio.create_task(network_server())
+    listener = asyncio.create_task(subscriber())
+    try:
+        for restart in range(RESTARTS + 1):
+            # Both are back and receiving before the broker dies again.
+            seen, handled = len(reference), hub.messages_handled
+            await wait_for(
+                hass,
+                lambda seen=seen, handled=handled: (
+                    len(reference) > seen + 10 and hub.messages_handled > handled + 10
+                ),
+                timeout=15,
+                settle=False,
+            )
+            if restart < RESTARTS:
+                await hass.async_add_executor_job(broker.restart)
+        done.set()
+        await server
+        # Sent after the last uplink: when both have it, they have all.
+        await broker.publish(*cs4_uplink(REPORT, dev_eui=DEV_EUI_2, f_cnt=1))
+        await wait_for(hass, lambda: (DEV_EUI_2, 1) in reference, settle=False)
+        await wait_for(hass, lambda: registry_device(hass, DEV_EUI_2) is not None)
+    finally:
+        listener.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listener
+    csocket = hub.messages_handled - start - 1
+    received = len(reference) - 1
+    # Lost: what was published and not received. One uplink of slack per
+    # restart for the scheduling of the two clients' first attempts.
+    assert len(published) - csocket <= len(published) - received + RESTARTS, (
+        f"published {len(published)}, csocket {csocket}, reference {received}"
+    )
+    assert_one_warning_per_outage(caplog, RESTARTS)
+
+
+def assert_one_warning_per_outage(
+    caplog: pytest.LogCaptureFixture, outages: int
+) -> None:
+    """One warning when the connection is lost, info when back; no ERROR.
+
+    paho's own socket errors belong to its logger, not csocket's.
+    """
+    records = [(r.name, r.levelno, r.getMessage()) for r in caplog.records]
+    assert [r for r in records if r[1] >= logging.ERROR] == []
+    ours = [r for r in records if r[0].startswith("custom_components.csocket")]
+    lost = [r for r in ours if "lost" in r[2]]
+    assert len(lost) == outages
+    assert all(level == logging.WARNING for _, level, _ in lost)
+    assert sum("restored" in r[2] for r in ours) == outages
+    assert not [r for r in ours if "socket" in r[2] and "failed" in r[2]]
