@@ -8,38 +8,55 @@ import json
 import logging
 import subprocess
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
+from unittest.mock import patch
 
 import aiomqtt
 import pytest
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.switch import DOMAIN as SWITCH_DOMAIN
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import ATTR_ENTITY_ID, SERVICE_TURN_OFF
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import issue_registry as ir
+from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
-from custom_components.csocket.network_servers import Subscription
+from custom_components.csocket.const import DOMAIN
+from custom_components.csocket.network_servers import (
+    CONF_APPLICATION_ID,
+    CONF_F_PORT,
+    Subscription,
+)
 from custom_components.csocket.transport import BrokerSettings, async_probe
 
 from .broker import Broker
 from .common import (
     APP_ID,
     DEV_EUI_2,
+    ECHO_20_MIN,
     PASSWORD,
     REPORT,
     USER,
     cs4_uplink,
     make_entry,
     registry_device,
+    send_uplink,
     setup_entry,
     unload_all,
     wait_for,
 )
+from .test_config_flow import broker_input, check_translated, to_application
 
 SWITCH = "switch.kettle_socket"
 RESTARTS = 3
 # The network server's account on the ACL broker: it may publish uplinks.
 SERVER = {"username": "server", "password": "server-secret"}
 UPLINKS = "application/+/device/+/event/#"
+# ChirpStack v4's uplink filter with its wildcard levels replaced (README).
+PROBE_TOPIC = f"application/{APP_ID}/device/csocket-probe/event/up"
 
 
 def acl_broker_with(tmp_path: Path, acl: str) -> Broker:
@@ -71,16 +88,26 @@ def acl_broker_with(tmp_path: Path, acl: str) -> Broker:
     )
 
 
+@contextlib.asynccontextmanager
+async def running(hass: HomeAssistant, broker: Broker) -> AsyncIterator[Broker]:
+    """Start `broker`; at the end unload csocket's entries, then stop it."""
+    broker.start()
+    try:
+        yield broker
+    finally:
+        await unload_all(hass)
+        broker.stop()
+
+
 @pytest.fixture
 async def no_downlink_broker(
     hass: HomeAssistant, tmp_path: Path, allow_loopback: None
 ) -> AsyncIterator[Broker]:
     """csocket may read uplinks but not publish downlinks."""
-    broker = acl_broker_with(tmp_path, f"user {USER}\ntopic read {UPLINKS}\n")
-    broker.start()
-    yield broker
-    await unload_all(hass)
-    broker.stop()
+    async with running(
+        hass, acl_broker_with(tmp_path, f"user {USER}\ntopic read {UPLINKS}\n")
+    ) as broker:
+        yield broker
 
 
 async def test_refused_downlink_fails_at_once(
@@ -110,6 +137,26 @@ async def test_refused_downlink_fails_at_once(
     assert "refused the downlink" in str(raised.value)
 
 
+async def remaining_length(reader: asyncio.StreamReader) -> int:
+    """MQTT's variable-length "remaining length" field."""
+    length, shift = 0, 0
+    while True:
+        digit = (await reader.readexactly(1))[0]
+        length |= (digit & 0x7F) << shift
+        if not digit & 0x80:
+            return length
+        shift += 7
+
+
+def encode_length(length: int) -> bytes:
+    """MQTT's variable-length encoding of `length` (< 16 384 here)."""
+    return (
+        bytes((length,))
+        if length < 0x80
+        else bytes((length & 0x7F | 0x80, length >> 7))
+    )
+
+
 async def test_falls_back_to_mqtt_3_1_1(
     hass: HomeAssistant, allow_loopback: None
 ) -> None:
@@ -123,15 +170,19 @@ async def test_falls_back_to_mqtt_3_1_1(
     async def peer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
             while True:
-                header = await reader.readexactly(2)  # packets here are < 128 bytes
-                body = await reader.readexactly(header[1])
+                header = await reader.readexactly(1)
+                body = await reader.readexactly(await remaining_length(reader))
                 if header[0] == 0x10:  # CONNECT
                     levels.append(body[6])
-                    writer.write(
-                        b"\x20\x02\x00" + (b"\x01" if body[6] == 5 else b"\x00")
-                    )
+                    refuse = body[6] == 5
+                    writer.write(b"\x20\x02\x00" + (b"\x01" if refuse else b"\x00"))
                 elif header[0] == 0x82:  # SUBSCRIBE: grant QoS 1
                     writer.write(b"\x90\x03" + body[:2] + b"\x01")
+                elif header[0] == 0x32:  # PUBLISH QoS 1: PUBACK, deliver (QoS 0)
+                    end = 2 + int.from_bytes(body[:2])
+                    writer.write(b"\x40\x02" + body[end : end + 2])
+                    delivered = body[:end] + body[end + 2 :]
+                    writer.write(b"\x30" + encode_length(len(delivered)) + delivered)
                 elif header[0] == 0xE0:  # DISCONNECT
                     break
                 await writer.drain()
@@ -242,3 +293,99 @@ def assert_one_warning_per_outage(
     assert all(level == logging.WARNING for _, level, _ in lost)
     assert sum("restored" in r[2] for r in ours) == outages
     assert not [r for r in ours if "socket" in r[2] and "failed" in r[2]]
+
+
+@pytest.fixture
+async def deaf_broker(
+    hass: HomeAssistant, tmp_path: Path, allow_loopback: None
+) -> AsyncIterator[Broker]:
+    """csocket may subscribe (Mosquitto grants it) but is never delivered uplinks."""
+    acl = f"user {USER}\ntopic write application/#\n"
+    async with running(hass, acl_broker_with(tmp_path, acl)) as broker:
+        yield broker
+
+
+async def test_config_flow_notices_a_silently_denied_subscription(
+    hass: HomeAssistant, deaf_broker: Broker
+) -> None:
+    """The SUBACK grants it; only the probe that never comes back tells."""
+    result = await to_application(
+        hass, broker_input(deaf_broker, username=USER, password=PASSWORD)
+    )
+    with patch("custom_components.csocket.probe.PROBE_TIMEOUT", 0.5):
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {CONF_APPLICATION_ID: APP_ID, CONF_F_PORT: 85}
+        )
+    assert result["step_id"] == "application"
+    assert result["errors"] == {"base": "subscription_silent"}
+    assert result["description_placeholders"]["topic"] == PROBE_TOPIC
+    check_translated(result)
+
+
+async def test_entry_start_raises_a_repair_issue_for_a_deaf_subscription(
+    hass: HomeAssistant, deaf_broker: Broker, issue_registry: ir.IssueRegistry
+) -> None:
+    """The entry still loads; a repair issue names the topic; gone at unload."""
+    entry = make_entry(deaf_broker, username=USER, password=PASSWORD)
+    with patch("custom_components.csocket.probe.PROBE_TIMEOUT", 0.5):
+        await setup_entry(hass, entry)
+        assert entry.state is ConfigEntryState.LOADED
+        issue_id = f"subscription_silent_{entry.entry_id}"
+        await wait_for(
+            hass, lambda: issue_registry.async_get_issue(DOMAIN, issue_id), settle=False
+        )
+    issue = issue_registry.async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert issue.translation_key == "subscription_silent"
+    assert issue.translation_placeholders == {
+        "title": entry.title,
+        "topic": PROBE_TOPIC,
+    }
+    await hass.config_entries.async_unload(entry.entry_id)
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
+
+
+async def test_probe_is_not_an_uplink(
+    hass: HomeAssistant, broker: Broker, issue_registry: ir.IssueRegistry
+) -> None:
+    """On a broker that delivers, the probe comes back and is nobody's uplink."""
+    entry = make_entry(broker)
+    async with broker.capture(PROBE_TOPIC) as captured:
+        await setup_entry(hass, entry)
+        await captured.wait_for(1)
+    await send_uplink(hass, broker, *cs4_uplink(REPORT, f_cnt=1))
+    # The probe was published before the uplink on csocket's one connection.
+    assert entry.runtime_data.messages_handled == 1
+    assert (
+        len(dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id)) == 1
+    )
+    assert not [i for i in issue_registry.issues.values() if i.domain == DOMAIN]
+
+
+async def test_silence_of_the_whole_entry_is_a_repair_issue(
+    hass: HomeAssistant,
+    broker: Broker,
+    issue_registry: ir.IssueRegistry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Nothing for twice the longest reporting interval: an issue, gone on the next."""
+    entry = make_entry(broker)
+    await setup_entry(hass, entry)
+    await send_uplink(hass, broker, *cs4_uplink(REPORT + ECHO_20_MIN, f_cnt=1))
+    issue_id = f"entry_silent_{entry.entry_id}"
+
+    freezer.tick(timedelta(minutes=39))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
+
+    freezer.tick(timedelta(minutes=2))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    issue = issue_registry.async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert issue.translation_key == "entry_silent"
+    assert issue.translation_placeholders == {"title": entry.title, "minutes": "40"}
+
+    await send_uplink(hass, broker, *cs4_uplink(REPORT, f_cnt=2))
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is None

@@ -80,6 +80,7 @@ from .transport import (
     BrokerSettings,
     InvalidAuth,
     NotAuthorized,
+    SubscriptionSilent,
     TlsFailure,
     TransportError,
     async_end_session,
@@ -222,6 +223,8 @@ async def _async_test_connection(
         error, placeholders = "tls_failed", {"error": str(err)}
     except NotAuthorized as err:
         error, placeholders = "not_authorized", {"topic": err.topic}
+    except SubscriptionSilent as err:
+        error, placeholders = "subscription_silent", {"topic": err.topic}
     except TransportError as err:
         error, placeholders = "cannot_connect", {"error": str(err)}
     except Exception:

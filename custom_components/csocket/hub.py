@@ -18,7 +18,12 @@ from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.util import dt as dt_util
 
 from . import codec
-from .availability import AvailabilityTracker, is_periodic, received_time
+from .availability import (
+    AvailabilityTracker,
+    is_periodic,
+    received_time,
+    report_interval,
+)
 from .commands import Command, CommandQueue, dispatch_result
 from .const import (
     CONF_AUTO_ADD,
@@ -41,7 +46,8 @@ from .network_servers import (
 )
 from .registry import ProtobufIssue, registry_info, update_registry
 from .store import SocketStore, device_from_storage, device_to_storage
-from .transport import Transport
+from .transport import BrokerTransport, Transport
+from .watch import EntryWatch
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -81,6 +87,7 @@ class CsocketHub:
         self.protobuf_issue = ProtobufIssue(hass, entry, adapter.protobuf_issue)
         self.ignored_count = 0
         self.messages_handled = 0
+        self.watch = EntryWatch(hass, entry, transport, self._longest_interval)
         transport.on_message = self.async_handle_message
         transport.on_state = self._connection_changed
 
@@ -148,10 +155,15 @@ class CsocketHub:
         # an earlier configuration made (e.g. another application).
         stale = [t for t in self._previous_subscriptions if t not in wanted]
         await self.transport.async_start(subscriptions, stale)
+        # Home Assistant's MQTT has its own user, set up and checked there.
+        self.watch.start(
+            subscriptions, probe=isinstance(self.transport, BrokerTransport)
+        )
 
     async def async_stop(self) -> None:
         """Disconnect, cancel timers, fail what still waits, and save."""
         await self.transport.async_stop()
+        self.watch.stop()
         self.availability.stop()
         for queue in self.queues.values():
             queue.fail_all("csocket is unloading")
@@ -176,6 +188,9 @@ class CsocketHub:
         self.availability.remove(dev_eui)
         self.store.schedule()
 
+    def _longest_interval(self) -> int | None:
+        return max(map(report_interval, self.devices.values()), default=None)
+
     @callback
     def _connection_changed(self, connected: bool) -> None:
         _LOGGER.debug("Broker connection %s", "up" if connected else "down")
@@ -193,6 +208,8 @@ class CsocketHub:
     @callback
     def async_handle_message(self, topic: str, payload: bytes) -> None:
         """Entry point for every MQTT message; never raises."""
+        if self.watch.received(topic, payload):
+            return
         self.messages_handled += 1
         try:
             event = self.adapter.parse(topic, payload)

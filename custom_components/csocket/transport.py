@@ -38,6 +38,7 @@ from .const import (
 )
 from .mqtt_client import CsocketClient, refuses_protocol
 from .network_servers import Subscription
+from .probe import LoopbackProbe, probe_topic
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -90,6 +91,15 @@ class DownlinkRefused(TransportError):
         """Name the topic and the broker's reason."""
         super().__init__(f"the broker refused the publish to {topic}: {reason}")
         self.reason = reason
+
+
+class SubscriptionSilent(TransportError):
+    """The broker granted the subscription but did not deliver csocket's probe."""
+
+    def __init__(self, topic: str) -> None:
+        """Name the probe's topic."""
+        super().__init__(f"the test message on {topic} did not come back")
+        self.topic = topic
 
 
 class NotAuthorized(TransportError):
@@ -260,10 +270,42 @@ async def async_probe(
         raise _classify(err) from err
     try:
         await _subscribe_all(client, subscriptions)
+        # The broker step only connects; the application step subscribes.
+        came_back = (
+            await _loopback(client, LoopbackProbe(subscriptions))
+            if subscriptions
+            else None
+        )
     except aiomqtt.MqttError as err:
         raise _classify(err) from err
     finally:
         await _disconnect(client)
+    if came_back is False:
+        raise SubscriptionSilent(probe_topic(subscriptions))
+
+
+async def _loopback(client: CsocketClient, probe: LoopbackProbe) -> bool | None:
+    async def read() -> None:
+        async for message in client.messages:
+            payload = message.payload
+            if isinstance(payload, bytes) and probe.received(
+                message.topic.value, payload
+            ):
+                return
+
+    async def publish(topic: str, payload: bytes) -> bool:
+        refusal = await client.publish_or_refusal(
+            topic, payload, qos=1, wait=PUBLISH_TIMEOUT
+        )
+        return refusal is None
+
+    reader = asyncio.create_task(read())
+    try:
+        return await probe.async_run(publish)
+    finally:
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+            await reader
 
 
 async def async_end_session(
