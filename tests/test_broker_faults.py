@@ -389,3 +389,47 @@ async def test_silence_of_the_whole_entry_is_a_repair_issue(
 
     await send_uplink(hass, broker, *cs4_uplink(REPORT, f_cnt=2))
     assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
+
+
+@pytest.fixture
+async def small_queue_broker(
+    hass: HomeAssistant, tmp_path: Path, allow_loopback: None
+) -> AsyncIterator[Broker]:
+    """Mosquitto that queues at most 5 messages for a disconnected session."""
+    broker = Broker(tmp_path / "mosquitto", extra_config="max_queued_messages 5\n")
+    async with running(hass, broker):
+        yield broker
+
+
+async def test_backlog_gap_is_one_warning_with_the_fix(
+    hass: HomeAssistant, small_queue_broker: Broker, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The broker dropped most of what it queued while csocket was away: say so once."""
+    broker = small_queue_broker
+    sockets = [f"24e124148b1234{index:02x}" for index in range(4)]
+    entry = make_entry(broker)
+    await setup_entry(hass, entry)
+    for dev_eui in sockets:
+        await send_uplink(hass, broker, *cs4_uplink(REPORT, dev_eui=dev_eui, f_cnt=1))
+    await hass.config_entries.async_unload(entry.entry_id)
+
+    # 40 uplinks while away; the broker keeps the first 5.
+    for f_cnt in range(2, 12):
+        for dev_eui in sockets:
+            await broker.publish(*cs4_uplink(REPORT, dev_eui=dev_eui, f_cnt=f_cnt))
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    hub = entry.runtime_data
+    await wait_for(hass, lambda: hub.messages_handled == 5)
+    for round_ in (12, 13):  # the live uplinks after the gap; a second round
+        for dev_eui in sockets:
+            await send_uplink(
+                hass, broker, *cs4_uplink(REPORT, dev_eui=dev_eui, f_cnt=round_)
+            )
+
+    warnings = [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno == logging.WARNING and "max_queued_messages" in r.getMessage()
+    ]
+    assert len(warnings) == 1
+    assert "sockets skipped frames" in warnings[0]

@@ -59,6 +59,7 @@ from .const import (
     TRANSPORT_HA_MQTT,
 )
 from .network_servers import (
+    ADAPTERS,
     CONF_APPLICATION_ID,
     CONF_COMMAND_TOPIC,
     CONF_DOWNLINK_TOPIC,
@@ -216,7 +217,12 @@ async def _async_test_connection(
     error: str | None = None
     placeholders: dict[str, str] = {}
     try:
-        await async_probe(hass, BrokerSettings.from_data(data), subscriptions)
+        await async_probe(
+            hass,
+            BrokerSettings.from_data(data),
+            subscriptions,
+            loopback=ADAPTERS[ServerKind(data[CONF_SERVER])].loopback_probe,
+        )
     except InvalidAuth:
         error = "invalid_auth"
     except TlsFailure as err:

@@ -157,7 +157,9 @@ class CsocketHub:
         await self.transport.async_start(subscriptions, stale)
         # Home Assistant's MQTT has its own user, set up and checked there.
         self.watch.start(
-            subscriptions, probe=isinstance(self.transport, BrokerTransport)
+            subscriptions,
+            probe=isinstance(self.transport, BrokerTransport)
+            and self.adapter.loopback_probe,
         )
 
     async def async_stop(self) -> None:
@@ -194,6 +196,8 @@ class CsocketHub:
     @callback
     def _connection_changed(self, connected: bool) -> None:
         _LOGGER.debug("Broker connection %s", "up" if connected else "down")
+        if connected:
+            self.watch.backlog.connected()
         # Control entities follow the connection.
         for device in self.devices.values():
             device.notify()
@@ -247,6 +251,7 @@ class CsocketHub:
         received = received_time(device, uplink.received_at, self.availability_factor)
         info_before = registry_info(device)
         first = device.last_seen is None
+        self.watch.backlog.frame(dev_eui, device.f_cnt, uplink.f_cnt)
         events = device.apply_uplink(uplink, decoded, received)
         if registry_info(device) != info_before:
             update_registry(self.hass, self.entry.entry_id, device)

@@ -255,7 +255,11 @@ async def _subscribe_all(
 
 
 async def async_probe(
-    hass: HomeAssistant, settings: BrokerSettings, subscriptions: list[Subscription]
+    hass: HomeAssistant,
+    settings: BrokerSettings,
+    subscriptions: list[Subscription],
+    *,
+    loopback: bool = True,
 ) -> None:
     """Connect and subscribe once, as the config flow's test; raises on failure."""
     tls_context = await hass.async_add_executor_job(build_tls_context, settings)
@@ -273,7 +277,7 @@ async def async_probe(
         # The broker step only connects; the application step subscribes.
         came_back = (
             await _loopback(client, LoopbackProbe(subscriptions))
-            if subscriptions
+            if subscriptions and loopback
             else None
         )
     except aiomqtt.MqttError as err:

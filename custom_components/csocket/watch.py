@@ -2,6 +2,9 @@
 
 - At start, the loopback probe (probe.py): a broker ACL that grants csocket's
   subscription and then delivers nothing leaves the entry "loaded" and empty.
+- After each connect, a backlog gap: frame counters of many sockets jumping
+  at once mean the broker dropped what it queued for csocket (queue limit,
+  or a restart without persistence) - logged once, with the fix.
 - While running, silence: nothing received for longer than twice the longest
   reporting interval of the entry's sockets means every socket stopped at
   once, which is a server, topic or broker problem, not a socket's.
@@ -28,6 +31,55 @@ from .transport import DownlinkRefused, Transport, TransportError
 _LOGGER = logging.getLogger(__name__)
 
 SILENCE_FACTOR = 2
+# Frame-counter jumps within this time after a connect are the backlog's; at
+# least this many sockets, and half of those reporting, rule out radio loss.
+BACKLOG_WINDOW = timedelta(minutes=15)
+BACKLOG_MIN_SOCKETS = 3
+
+
+class BacklogCheck:
+    """Spot the uplinks a broker dropped from csocket's queue; warn once."""
+
+    def __init__(self, description: str) -> None:
+        """`description` names the entry in the warning."""
+        self._description = description
+        self._since: datetime | None = None
+        self._reported: set[str] = set()
+        self._jumped: set[str] = set()
+        self._warned = False
+
+    def connected(self) -> None:
+        """A (re)connect: what the broker queued arrives now."""
+        self._since = dt_util.utcnow()
+        self._reported.clear()
+        self._jumped.clear()
+
+    def frame(self, dev_eui: str, before: int | None, after: int | None) -> None:
+        """A socket's uplink moved its frame counter from `before` to `after`."""
+        if (
+            self._warned
+            or self._since is None
+            or before is None
+            or after is None
+            or dt_util.utcnow() - self._since > BACKLOG_WINDOW
+        ):
+            return
+        self._reported.add(dev_eui)
+        if after > before + 1:
+            self._jumped.add(dev_eui)
+        jumped = len(self._jumped)
+        if jumped >= BACKLOG_MIN_SOCKETS and 2 * jumped >= len(self._reported):
+            self._warned = True
+            _LOGGER.warning(
+                "%s: %s sockets skipped frames right after csocket connected to "
+                "the broker: the broker dropped uplinks it held for csocket (its "
+                "queue limit, or a restart without persistence). Raise "
+                "max_queued_messages (Mosquitto) to sockets x uplinks per socket "
+                "during the longest outage and enable persistence; see README, "
+                "Broker",
+                self._description,
+                jumped,
+            )
 
 
 class EntryWatch:
@@ -49,6 +101,7 @@ class EntryWatch:
         self._last = dt_util.utcnow()
         self._silent = False
         self._unsub: CALLBACK_TYPE | None = None
+        self.backlog = BacklogCheck(entry.title)
 
     def _issue_id(self, kind: str) -> str:
         return f"{kind}_{self._entry.entry_id}"
