@@ -25,6 +25,7 @@ from homeassistant.helpers import issue_registry as ir
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
 from custom_components.csocket.const import DOMAIN
+from custom_components.csocket.mqtt_client import LIBRARY_LOGGER
 from custom_components.csocket.network_servers import (
     CONF_APPLICATION_ID,
     CONF_F_PORT,
@@ -286,7 +287,8 @@ def assert_one_warning_per_outage(
     paho's own socket errors belong to its logger, not csocket's.
     """
     records = [(r.name, r.levelno, r.getMessage()) for r in caplog.records]
-    assert [r for r in records if r[1] >= logging.ERROR] == []
+    # "mqtt" is aiomqtt's default logger, the test's own plain clients'.
+    assert [r for r in records if r[1] >= logging.ERROR and r[0] != "mqtt"] == []
     ours = [r for r in records if r[0].startswith("custom_components.csocket")]
     lost = [r for r in ours if "lost" in r[2]]
     assert len(lost) == outages
@@ -433,3 +435,20 @@ async def test_backlog_gap_is_one_warning_with_the_fix(
     ]
     assert len(warnings) == 1
     assert "sockets skipped frames" in warnings[0]
+
+
+async def test_paho_connection_loss_is_debug_under_its_own_logger(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """What paho logs as ERROR when a broker crashes ("Connection reset by peer").
+
+    csocket reports the outage itself, once; paho's line is debug detail under
+    the library's logger, other paho errors keep their level.
+    """
+    caplog.set_level(logging.DEBUG)
+    library = logging.getLogger(LIBRARY_LOGGER.name)
+    reset = ConnectionResetError(104, "Connection reset by peer")
+    library.error("failed to receive on socket: %s", reset)
+    library.error("Error: Unrecognised command %s", 0)
+    (loss, other) = [r for r in caplog.records if r.name == "aiomqtt"]
+    assert (loss.levelno, other.levelno) == (logging.DEBUG, logging.ERROR)
