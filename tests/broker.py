@@ -97,6 +97,21 @@ class Broker:
                 self.process.wait(5)
             self.process = None
 
+    def kill(self) -> None:
+        """`kill -9` the broker: no clean shutdown, no persistence written."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(5)
+            self.process = None
+
+    def restart(self, *, hard: bool = True) -> None:
+        """Kill (or stop) and start again on the same port."""
+        if hard:
+            self.kill()
+        else:
+            self.stop()
+        self.start()
+
     def client(self, **kwargs: object) -> aiomqtt.Client:
         """A test-side MQTT client (the 'network server')."""
         return aiomqtt.Client(self.host, self.port, **kwargs)  # type: ignore[arg-type]

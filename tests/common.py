@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any, cast
 
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import CONF_HOST, CONF_PORT
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
@@ -68,6 +69,14 @@ def make_entry(
         data=base,
         options=options or {},
     )
+
+
+async def unload_all(hass: HomeAssistant) -> None:
+    """Unload csocket's loaded entries, as Home Assistant would before the broker."""
+    for entry in hass.config_entries.async_entries(DOMAIN):
+        if entry.state is ConfigEntryState.LOADED:
+            await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
 
 
 async def setup_entry(hass: HomeAssistant, entry: MockConfigEntry) -> None:

@@ -9,7 +9,6 @@ from unittest.mock import MagicMock, Mock, PropertyMock, patch
 
 import pytest
 import pytest_socket
-from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import MAJOR_VERSION, MINOR_VERSION
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
@@ -17,10 +16,8 @@ from pytest_homeassistant_custom_component.typing import MqttMockHAClient
 from syrupy.assertion import SnapshotAssertion
 from syrupy.location import PyTestLocation
 
-from custom_components.csocket.const import DOMAIN
-
 from .broker import Broker
-from .common import PASSWORD, USER
+from .common import PASSWORD, USER, unload_all
 
 
 @pytest.fixture(autouse=True)
@@ -84,10 +81,7 @@ async def broker(
     instance = Broker(tmp_path / "mosquitto")
     instance.start()
     yield instance
-    for entry in hass.config_entries.async_entries(DOMAIN):
-        if entry.state is ConfigEntryState.LOADED:
-            await hass.config_entries.async_unload(entry.entry_id)
-    await hass.async_block_till_done()
+    await unload_all(hass)
     instance.stop()
 
 

@@ -6,10 +6,12 @@ import asyncio
 import logging
 
 import pytest
+from aiomqtt import ProtocolVersion
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.csocket.const import DOMAIN
+from custom_components.csocket.mqtt_client import CsocketClient
 from custom_components.csocket.transport import BrokerSettings, async_end_session
 
 from .broker import Broker
@@ -63,13 +65,23 @@ async def test_end_session_when_the_broker_hangs_up(
     assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
+@pytest.mark.parametrize("protocol", [ProtocolVersion.V311, ProtocolVersion.V5])
 async def test_end_session_drops_the_queued_uplinks(
-    hass: HomeAssistant, auth_broker: Broker
+    hass: HomeAssistant, auth_broker: Broker, protocol: ProtocolVersion
 ) -> None:
-    """After ending the session the broker no longer queues uplinks for it."""
+    """After ending the session the broker no longer queues uplinks for it.
+
+    csocket's sessions are MQTT 5 ones that never expire (3.1.1 on an older
+    broker); the 3.1.1 clean-session CONNECT ends either.
+    """
     auth = {"username": USER, "password": PASSWORD}
-    async with auth_broker.client(
-        identifier="csocket-old", clean_session=False, **auth
+    async with CsocketClient(
+        auth_broker.host,
+        auth_broker.port,
+        identifier="csocket-old",
+        protocol=protocol,
+        persistent=True,
+        **auth,
     ) as old:
         await old.subscribe(TOPIC, qos=1)
     await auth_broker.publish(TOPIC, b"queued while away", **auth)

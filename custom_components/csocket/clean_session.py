@@ -17,7 +17,8 @@ import asyncio
 import contextlib
 import ssl
 
-# MQTT 3.1.1, the protocol csocket's aiomqtt connections (and sessions) use.
+# MQTT 3.1.1, which every broker speaks: a clean-session CONNECT ends the
+# session of csocket's client id, whether MQTT 5 or 3.1.1 made it.
 _PROTOCOL = b"\x00\x04MQTT\x04"
 _CONNECT = 0x10
 _CONNACK = 0x20

@@ -63,6 +63,7 @@ from .const import (
     TRANSPORT_HA_MQTT,
 )
 from .network_servers import (
+    ADAPTERS,
     CONF_APPLICATION_ID,
     CONF_COMMAND_TOPIC,
     CONF_DOWNLINK_TOPIC,
@@ -85,6 +86,7 @@ from .transport import (
     BrokerSettings,
     InvalidAuth,
     NotAuthorized,
+    SubscriptionSilent,
     TlsFailure,
     TransportError,
     async_end_session,
@@ -219,13 +221,20 @@ async def _async_test_connection(
     error: str | None = None
     placeholders: dict[str, str] = {}
     try:
-        await async_probe(hass, BrokerSettings.from_data(data), subscriptions)
+        await async_probe(
+            hass,
+            BrokerSettings.from_data(data),
+            subscriptions,
+            loopback=ADAPTERS[ServerKind(data[CONF_SERVER])].loopback_probe,
+        )
     except InvalidAuth:
         error = "invalid_auth"
     except TlsFailure as err:
         error, placeholders = "tls_failed", {"error": str(err)}
     except NotAuthorized as err:
         error, placeholders = "not_authorized", {"topic": err.topic}
+    except SubscriptionSilent as err:
+        error, placeholders = "subscription_silent", {"topic": err.topic}
     except TransportError as err:
         error, placeholders = "cannot_connect", {"error": str(err)}
     except Exception:

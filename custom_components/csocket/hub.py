@@ -18,7 +18,12 @@ from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.util import dt as dt_util
 
 from . import codec
-from .availability import AvailabilityTracker, is_periodic, received_time
+from .availability import (
+    AvailabilityTracker,
+    is_periodic,
+    received_time,
+    report_interval,
+)
 from .commands import Command, CommandQueue, dispatch_result
 from .const import (
     CONF_AVAILABILITY_FACTOR,
@@ -44,7 +49,8 @@ from .overlap import async_raise_overlap_issue
 from .problems import DeviceProblem, QuietLog, RepairIssue
 from .registry import ProtobufIssue, registry_info, update_registry
 from .store import SocketStore, device_from_storage, device_to_storage
-from .transport import Transport
+from .transport import BrokerTransport, Transport
+from .watch import EntryWatch
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -91,6 +97,7 @@ class CsocketHub:
         }
         self.ignored_count = 0
         self.messages_handled = 0
+        self.watch = EntryWatch(hass, entry, transport, self._longest_interval)
         transport.on_message = self.async_handle_message
         transport.on_state = self._connection_changed
 
@@ -154,10 +161,17 @@ class CsocketHub:
         # an earlier configuration made (e.g. another application).
         stale = [t for t in self._previous_subscriptions if t not in wanted]
         await self.transport.async_start(subscriptions, stale)
+        # Home Assistant's MQTT has its own user, set up and checked there.
+        self.watch.start(
+            subscriptions,
+            probe=isinstance(self.transport, BrokerTransport)
+            and self.adapter.loopback_probe,
+        )
 
     async def async_stop(self) -> None:
         """Disconnect, cancel timers, fail what still waits, and save."""
         await self.transport.async_stop()
+        self.watch.stop()
         self.availability.stop()
         for queue in self.queues.values():
             queue.fail_all("csocket is unloading")
@@ -182,9 +196,14 @@ class CsocketHub:
         self.availability.remove(dev_eui)
         self.store.schedule()
 
+    def _longest_interval(self) -> int | None:
+        return max(map(report_interval, self.devices.values()), default=None)
+
     @callback
     def _connection_changed(self, connected: bool) -> None:
         _LOGGER.debug("Broker connection %s", "up" if connected else "down")
+        if connected:
+            self.watch.backlog.connected()
         # Control entities follow the connection.
         for device in self.devices.values():
             device.notify()
@@ -199,6 +218,8 @@ class CsocketHub:
     @callback
     def async_handle_message(self, topic: str, payload: bytes) -> None:
         """Entry point for every MQTT message; never raises."""
+        if self.watch.received(topic, payload):
+            return
         self.messages_handled += 1
         try:
             event = self.adapter.parse(topic, payload)
@@ -246,6 +267,7 @@ class CsocketHub:
         received = received_time(device, uplink.received_at, self.availability_factor)
         info_before = registry_info(device)
         first = device.last_seen is None
+        self.watch.backlog.frame(dev_eui, device.f_cnt, uplink.f_cnt)
         events = device.apply_uplink(uplink, decoded, received)
         if registry_info(device) != info_before:
             update_registry(self.hass, self.entry.entry_id, device)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiomqtt
+from aiomqtt import ProtocolVersion
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_PORT, CONF_USERNAME
 from homeassistant.core import HomeAssistant, callback
@@ -35,7 +36,9 @@ from .const import (
     RECONNECT_MAX,
     RECONNECT_MIN,
 )
+from .mqtt_client import CsocketClient, refuses_protocol
 from .network_servers import Subscription
+from .probe import LoopbackProbe, probe_topic
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -43,8 +46,21 @@ type MessageCallback = Callable[[str, bytes], None]
 type StateCallback = Callable[[bool], None]
 
 CONNECT_TIMEOUT = 10.0
-# A connection that lasted this long (s) counts as good: the backoff restarts.
-STABLE_AFTER = 60.0
+# A connection that lasted this long (s) counts as good. Shorter ones the
+# broker ends itself while still accepting new ones (e.g. it kicks us for a
+# duplicate client id) back off, and so do more than QUICK_LOSSES short ones in
+# a row (MQTT 3.1.1 cannot say why it closed). A broker that went away is
+# retried as soon as it listens again.
+STABLE_AFTER = 10.0
+QUICK_LOSSES = 5
+# While the broker is down, check that it listens again: at once and then
+# ever less often, up to once a second. A TCP connect is cheap and the MQTT
+# connect follows at once when it succeeds. A restarting broker is back within
+# a fraction of a second, and every uplink the network server publishes before
+# we have resubscribed is lost when the broker kept no session for us.
+LISTEN_POLL_FIRST = 0.01
+LISTEN_POLL_GROWTH = 1.2
+LISTEN_POLL_MAX = 1.0
 PUBLISH_TIMEOUT = 10.0
 # CONNACK codes for bad credentials / not authorised: MQTT 3.1.1 and MQTT 5.
 _AUTH_CODES = frozenset({4, 5, 134, 135})
@@ -66,6 +82,24 @@ class InvalidAuth(TransportError):
 
 class TlsFailure(TransportError):
     """The TLS handshake failed (certificate, hostname or protocol)."""
+
+
+class DownlinkRefused(TransportError):
+    """The broker refused a publish (MQTT 5 PUBACK reason code)."""
+
+    def __init__(self, topic: str, reason: str) -> None:
+        """Name the topic and the broker's reason."""
+        super().__init__(f"the broker refused the publish to {topic}: {reason}")
+        self.reason = reason
+
+
+class SubscriptionSilent(TransportError):
+    """The broker granted the subscription but did not deliver csocket's probe."""
+
+    def __init__(self, topic: str) -> None:
+        """Name the probe's topic."""
+        super().__init__(f"the test message on {topic} did not come back")
+        self.topic = topic
 
 
 class NotAuthorized(TransportError):
@@ -138,19 +172,75 @@ def _make_client(
     *,
     identifier: str,
     persistent: bool,
-) -> aiomqtt.Client:
-    return aiomqtt.Client(
+    protocol: ProtocolVersion,
+) -> CsocketClient:
+    return CsocketClient(
         settings.host,
         settings.port,
         username=settings.username,
         password=settings.password,
         identifier=identifier,
         # A persistent session lets the broker queue QoS 1 uplinks while HA restarts.
-        clean_session=not persistent,
+        persistent=persistent,
+        protocol=protocol,
         tls_context=tls_context,
         timeout=CONNECT_TIMEOUT,
-        logger=_LOGGER,
     )
+
+
+async def _connect(
+    settings: BrokerSettings,
+    tls_context: ssl.SSLContext | None,
+    *,
+    identifier: str,
+    persistent: bool,
+    protocol: ProtocolVersion = ProtocolVersion.V5,
+) -> CsocketClient:
+    """A connected client: MQTT 5, or 3.1.1 when the broker refuses MQTT 5."""
+    client = _make_client(
+        settings,
+        tls_context,
+        identifier=identifier,
+        persistent=persistent,
+        protocol=protocol,
+    )
+    try:
+        await client.__aenter__()
+    except aiomqtt.MqttError as err:
+        if protocol is not ProtocolVersion.V5 or not refuses_protocol(err):
+            raise
+        _LOGGER.info(
+            "MQTT broker %s:%s does not speak MQTT 5; using MQTT 3.1.1, under "
+            "which a downlink the broker refuses looks like a silent socket",
+            settings.host,
+            settings.port,
+        )
+        return await _connect(
+            settings,
+            tls_context,
+            identifier=identifier,
+            persistent=persistent,
+            protocol=ProtocolVersion.V311,
+        )
+    return client
+
+
+async def _disconnect(client: aiomqtt.Client) -> None:
+    with contextlib.suppress(aiomqtt.MqttError, RuntimeError):
+        await client.__aexit__(None, None, None)
+
+
+async def _listening(host: str, port: int) -> bool:
+    """Whether the broker accepts TCP connections (cheap; no MQTT, no TLS)."""
+    try:
+        async with asyncio.timeout(CONNECT_TIMEOUT):
+            _reader, writer = await asyncio.open_connection(host, port)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
 
 
 async def _subscribe_all(
@@ -165,23 +255,61 @@ async def _subscribe_all(
 
 
 async def async_probe(
-    hass: HomeAssistant, settings: BrokerSettings, subscriptions: list[Subscription]
+    hass: HomeAssistant,
+    settings: BrokerSettings,
+    subscriptions: list[Subscription],
+    *,
+    loopback: bool = True,
 ) -> None:
     """Connect and subscribe once, as the config flow's test; raises on failure."""
     tls_context = await hass.async_add_executor_job(build_tls_context, settings)
-    client = _make_client(
-        settings,
-        tls_context,
-        identifier=f"csocket-probe-{uuid.uuid4().hex[:8]}",
-        persistent=False,
-    )
     try:
-        async with client:
-            await _subscribe_all(client, subscriptions)
-    except NotAuthorized:
-        raise
+        client = await _connect(
+            settings,
+            tls_context,
+            identifier=f"csocket-probe-{uuid.uuid4().hex[:8]}",
+            persistent=False,
+        )
     except aiomqtt.MqttError as err:
         raise _classify(err) from err
+    try:
+        await _subscribe_all(client, subscriptions)
+        # The broker step only connects; the application step subscribes.
+        came_back = (
+            await _loopback(client, LoopbackProbe(subscriptions))
+            if subscriptions and loopback
+            else None
+        )
+    except aiomqtt.MqttError as err:
+        raise _classify(err) from err
+    finally:
+        await _disconnect(client)
+    if came_back is False:
+        raise SubscriptionSilent(probe_topic(subscriptions))
+
+
+async def _loopback(client: CsocketClient, probe: LoopbackProbe) -> bool | None:
+    async def read() -> None:
+        async for message in client.messages:
+            payload = message.payload
+            if isinstance(payload, bytes) and probe.received(
+                message.topic.value, payload
+            ):
+                return
+
+    async def publish(topic: str, payload: bytes) -> bool:
+        refusal = await client.publish_or_refusal(
+            topic, payload, qos=1, wait=PUBLISH_TIMEOUT
+        )
+        return refusal is None
+
+    reader = asyncio.create_task(read())
+    try:
+        return await probe.async_run(publish)
+    finally:
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+            await reader
 
 
 async def async_end_session(
@@ -249,7 +377,7 @@ class Transport(abc.ABC):
 
 
 class BrokerTransport(Transport):
-    """A dedicated aiomqtt connection with reconnect, backoff and jitter."""
+    """A dedicated aiomqtt connection that reconnects as soon as it can."""
 
     def __init__(
         self, hass: HomeAssistant, entry: ConfigEntry[Any], settings: BrokerSettings
@@ -260,10 +388,12 @@ class BrokerTransport(Transport):
         self._entry = entry
         self._settings = settings
         self._client_id = _client_id(settings, entry)
-        self._client: aiomqtt.Client | None = None
+        self._client: CsocketClient | None = None
         self._task: asyncio.Task[None] | None = None
         self._subscriptions: list[Subscription] = []
         self._tls_context: ssl.SSLContext | None = None
+        # MQTT 5 until the broker refuses it; then 3.1.1 for this entry's life.
+        self._protocol = ProtocolVersion.V5
         self._lost_logged = False
 
     @property
@@ -279,40 +409,43 @@ class BrokerTransport(Transport):
         self._tls_context = await self._hass.async_add_executor_job(
             build_tls_context, self._settings
         )
-        client = self._new_client()
         try:
-            await client.__aenter__()
+            client = await self._connect()
+        except aiomqtt.MqttError as err:
+            raise _classify(err) from err
+        try:
             for topic in stale or ():
                 await client.unsubscribe(topic)
             await _subscribe_all(client, subscriptions)
         except (aiomqtt.MqttError, NotAuthorized) as err:
-            with contextlib.suppress(aiomqtt.MqttError):
-                await client.__aexit__(None, None, None)
+            await _disconnect(client)
             raise err if isinstance(err, NotAuthorized) else _classify(err) from err
         self._task = self._entry.async_create_background_task(
             self._hass, self._run(client), f"csocket broker {self.description}"
         )
 
-    def _new_client(self) -> aiomqtt.Client:
-        return _make_client(
+    async def _connect(self) -> CsocketClient:
+        client = await _connect(
             self._settings,
             self._tls_context,
             identifier=self._client_id,
             persistent=True,
+            protocol=self._protocol,
         )
+        self._protocol = client.protocol
+        return client
 
-    async def _run(self, client: aiomqtt.Client | None) -> None:
-        """Receive until cancelled; reconnect with exponential backoff and jitter."""
-        backoff = RECONNECT_MIN
+    async def _run(self, client: CsocketClient | None) -> None:
+        """Receive until cancelled; reconnect as soon as the broker is back."""
+        backoff = 0.0
+        quick_losses = 0
         while True:
             # `client` arrives connected from async_start; later ones are new.
-            entered = client is not None
             up_since: float | None = None
+            sent_away = False
             try:
                 if client is None:
-                    client = self._new_client()
-                    await client.__aenter__()
-                    entered = True
+                    client = await self._connect()
                     await _subscribe_all(client, self._subscriptions)
                 self._client = client
                 self._connection_up()
@@ -335,17 +468,34 @@ class BrokerTransport(Transport):
                     return
             finally:
                 self._client = None
-                # Disconnecting a client that never connected only logs noise.
-                if client is not None and entered:
-                    with contextlib.suppress(aiomqtt.MqttError, RuntimeError):
-                        await client.__aexit__(None, None, None)
+                if client is not None:
+                    sent_away = client.sent_away
+                    await _disconnect(client)
                 client = None
+            if await self._wait_until_listening():
+                # The broker was down and is back: connect now.
+                backoff, quick_losses = 0.0, 0
+                continue
             if up_since is not None and time.monotonic() - up_since > STABLE_AFTER:
-                # Only a connection that held resets the backoff: a broker that
-                # kicks us at once (e.g. a duplicate client id) must not flap.
-                backoff = RECONNECT_MIN
+                backoff, quick_losses = 0.0, 0
+                continue
+            quick_losses += 1
+            if up_since is not None and not sent_away and quick_losses <= QUICK_LOSSES:
+                # Lost, not ended by the broker: it restarted before we noticed.
+                continue
+            # Refused or ended at once while listening: don't flap.
+            backoff = min(max(backoff * 2, RECONNECT_MIN), RECONNECT_MAX)
             await asyncio.sleep(backoff * random.uniform(0.5, 1.0))  # noqa: S311
-            backoff = min(backoff * 2, RECONNECT_MAX)
+
+    async def _wait_until_listening(self) -> bool:
+        """Wait until the broker accepts connections; whether it had to wait."""
+        delay = LISTEN_POLL_FIRST
+        waited = False
+        while not await _listening(self._settings.host, self._settings.port):
+            waited = True
+            await asyncio.sleep(delay)
+            delay = min(delay * LISTEN_POLL_GROWTH, LISTEN_POLL_MAX)
+        return waited
 
     def _connection_up(self) -> None:
         if self._lost_logged:
@@ -355,7 +505,8 @@ class BrokerTransport(Transport):
 
     def _connection_down(self, error: TransportError) -> None:
         if not self._lost_logged:
-            _LOGGER.info(
+            # One warning per outage, however many attempts it takes.
+            _LOGGER.warning(
                 "Connection to MQTT broker %s lost (%s); reconnecting",
                 self.description,
                 error,
@@ -373,14 +524,18 @@ class BrokerTransport(Transport):
         self._set_connected(False)
 
     async def async_publish(self, topic: str, payload: bytes, qos: int) -> None:
-        """Publish on the live connection."""
+        """Publish on the live connection; DownlinkRefused when the broker says no."""
         client = self._client
         if client is None:
             raise CannotConnect(f"not connected to MQTT broker {self.description}")
         try:
-            await client.publish(topic, payload, qos=qos, timeout=PUBLISH_TIMEOUT)
+            refusal = await client.publish_or_refusal(
+                topic, payload, qos=qos, wait=PUBLISH_TIMEOUT
+            )
         except aiomqtt.MqttError as err:
             raise _classify(err) from err
+        if refusal is not None:
+            raise DownlinkRefused(topic, refusal)
 
 
 class HassMqttTransport(Transport):

@@ -21,7 +21,7 @@ from .network_servers import (
     DOWNLINK_TOPIC_MISMATCH,
     DownlinkError,
 )
-from .transport import TransportError
+from .transport import DownlinkRefused, TransportError
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -74,6 +74,8 @@ def translated_errors(hub: CsocketHub, device: SocketDevice) -> Iterator[None]:
         ) from err
     except DownlinkFailed as err:
         raise _error("downlink_failed", device, reason=str(err)) from err
+    except DownlinkRefused as err:
+        raise _error("downlink_refused", device, reason=err.reason) from err
     except TransportError as err:
         raise _error("not_connected", device, error=str(err)) from err
     except DownlinkError as err:

@@ -177,6 +177,9 @@ class Adapter(abc.ABC):
     kind: ServerKind
     # Repair-issue translation key for Ignored(code=IGNORED_PROTOBUF).
     protobuf_issue: str = "chirpstack_protobuf"
+    # The loopback probe (probe.py) checks a third-party broker's ACL; a
+    # network server that is its own broker may refuse the publish.
+    loopback_probe: bool = True
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         """Store the configuration (keys CONF_*)."""

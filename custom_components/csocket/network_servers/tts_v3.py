@@ -75,6 +75,9 @@ class TtsV3Adapter(JsonAdapter):
         CONF_F_PORT: DEFAULT_F_PORT,
     }
     qos = 0  # the TTS MQTT server supports QoS 0 only
+    # Its MQTT server is The Things Stack itself: clients may publish only
+    # downlinks, and it never grants a subscription it does not serve.
+    loopback_probe = False
     rssi_keys = ("rssi", "channel_rssi")
     gateway_path = ("gateway_ids", "gateway_id")
 

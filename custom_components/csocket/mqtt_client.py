@@ -1,0 +1,152 @@
+"""csocket's aiomqtt client: MQTT 5, so a broker can say no to a downlink.
+
+Under MQTT 3.1.1 a broker acknowledges a publish its ACL drops, and the user
+waits the whole command timeout for a socket that never got the downlink. An
+MQTT 5 PUBACK carries a reason code (0x87 "Not authorized"); aiomqtt discards
+it, so this client keeps it for the publish that is waiting.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from contextvars import ContextVar
+from typing import Any, TypeVar
+
+import aiomqtt
+from aiomqtt import ProtocolVersion
+from aiomqtt.exceptions import MqttConnectError
+from paho.mqtt.client import (
+    MQTT_CLEAN_START_FIRST_ONLY,
+    CleanStartOption,
+    Client,
+    DisconnectFlags,
+)
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+_T = TypeVar("_T")
+
+# aiomqtt's and paho's own records go to their own logger (listed in the
+# manifest), not to csocket's.
+LIBRARY_LOGGER = logging.getLogger("aiomqtt")
+# The socket errors paho logs as ERROR when the broker goes away: csocket
+# reports the outage itself, once (transport.py), so these are debug detail.
+_CONNECTION_LOSS = ("failed to receive on socket", "timeout on socket")
+# MQTT 5: the broker keeps the session until it is ended explicitly
+# (clean_session.py), as a 3.1.1 persistent session.
+SESSION_NEVER_EXPIRES = 0xFFFFFFFF
+# What paho reports when a 3.1.1-only broker answers an MQTT 5 CONNECT.
+UNSUPPORTED_PROTOCOL = ReasonCode(PacketTypes.CONNACK, "Unsupported protocol version")
+
+# The message ids of the publish running in the current task.
+_PUBLISH_MIDS: ContextVar[list[int] | None] = ContextVar(
+    "csocket_publish_mids", default=None
+)
+
+
+class _ConnectionLossIsDebug(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR and str(record.msg).startswith(
+            _CONNECTION_LOSS
+        ):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return LIBRARY_LOGGER.isEnabledFor(logging.DEBUG)
+        return True
+
+
+LIBRARY_LOGGER.addFilter(_ConnectionLossIsDebug())
+
+
+def refuses_protocol(err: aiomqtt.MqttError) -> bool:
+    """Whether a failed MQTT 5 connect means the broker only speaks 3.1.1."""
+    return isinstance(err, MqttConnectError) and err.rc == UNSUPPORTED_PROTOCOL
+
+
+class CsocketClient(aiomqtt.Client):
+    """An aiomqtt client whose publish reports a refusing PUBACK."""
+
+    def __init__(
+        self,
+        *args: Any,
+        protocol: ProtocolVersion,
+        persistent: bool,
+        **kwargs: Any,
+    ) -> None:
+        """Connect with `protocol`; a persistent session survives disconnects."""
+        properties: Properties | None = None
+        clean_start: CleanStartOption = MQTT_CLEAN_START_FIRST_ONLY
+        if protocol is ProtocolVersion.V5:
+            clean_start = not persistent
+            if persistent:
+                properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho is untyped here
+                properties.SessionExpiryInterval = SESSION_NEVER_EXPIRES
+        super().__init__(
+            *args,
+            protocol=protocol,
+            # MQTT 3.1.1's flag; MQTT 5 uses clean_start and the expiry above.
+            clean_session=None if protocol is ProtocolVersion.V5 else not persistent,
+            clean_start=clean_start,
+            properties=properties,
+            logger=LIBRARY_LOGGER,
+            **kwargs,
+        )
+        self.protocol = protocol
+        # MQTT 5: the broker ended the connection itself (a DISCONNECT with a
+        # reason, e.g. "session taken over"), rather than going away.
+        self.sent_away = False
+        self._refused: dict[int, ReasonCode] = {}
+
+    async def publish_or_refusal(
+        self, topic: str, payload: bytes, *, qos: int, wait: float
+    ) -> str | None:
+        """Publish; the broker's reason when its PUBACK refused the message.
+
+        `wait` is aiomqtt's own publish timeout (it raises MqttError).
+        """
+        mids: list[int] = []
+        token = _PUBLISH_MIDS.set(mids)
+        try:
+            await self.publish(topic, payload, qos=qos, timeout=wait)
+        finally:
+            _PUBLISH_MIDS.reset(token)
+        for mid in mids:
+            if (code := self._refused.pop(mid, None)) is not None:
+                return f"{code.getName()}, {code.value:#04x}"  # type: ignore[no-untyped-call]  # paho is untyped here
+        return None
+
+    def _on_publish(
+        self,
+        client: Client,
+        userdata: Any,
+        mid: int,
+        reason_code: ReasonCode,
+        properties: Properties,
+    ) -> None:
+        if reason_code.is_failure:
+            self._refused[mid] = reason_code
+        super()._on_publish(client, userdata, mid, reason_code, properties)
+
+    def _on_disconnect(
+        self,
+        client: Client,
+        userdata: Any,
+        flags: DisconnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None = None,
+    ) -> None:
+        self.sent_away = flags.is_disconnect_packet_from_server
+        super()._on_disconnect(client, userdata, flags, reason_code, properties)
+
+    @contextlib.contextmanager
+    def _pending_call(
+        self, mid: int, value: _T, pending_dict: dict[int, _T]
+    ) -> Iterator[None]:
+        # aiomqtt's publish registers its message id here, in the caller's task.
+        mids = _PUBLISH_MIDS.get()
+        if mids is not None and pending_dict is self._pending_publishes:
+            mids.append(mid)
+        with super()._pending_call(mid, value, pending_dict):
+            yield
