@@ -24,6 +24,7 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import issue_registry as ir
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
+from custom_components.csocket.connection import BrokerSettings, async_probe
 from custom_components.csocket.const import DOMAIN
 from custom_components.csocket.mqtt_client import LIBRARY_LOGGER
 from custom_components.csocket.network_servers import (
@@ -31,7 +32,6 @@ from custom_components.csocket.network_servers import (
     CONF_F_PORT,
     Subscription,
 )
-from custom_components.csocket.transport import BrokerSettings, async_probe
 
 from .broker import Broker
 from .common import (

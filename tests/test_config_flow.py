@@ -680,7 +680,7 @@ async def test_plain_client_on_tls_port(
 ) -> None:
     """TLS off against a TLS listener: no CONNACK, the connect times out."""
     result = await start(hass)
-    with patch("custom_components.csocket.transport.CONNECT_TIMEOUT", 0.3):
+    with patch("custom_components.csocket.connection.CONNECT_TIMEOUT", 0.3):
         result = await hass.config_entries.flow.async_configure(
             result["flow_id"], broker_input(tls_broker["ip"])
         )

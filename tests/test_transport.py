@@ -10,9 +10,9 @@ from aiomqtt import ProtocolVersion
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.csocket.connection import BrokerSettings, async_end_session
 from custom_components.csocket.const import DOMAIN
 from custom_components.csocket.mqtt_client import CsocketClient
-from custom_components.csocket.transport import BrokerSettings, async_end_session
 
 from .broker import Broker
 from .common import PASSWORD, USER

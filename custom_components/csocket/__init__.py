@@ -11,20 +11,13 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.typing import ConfigType
 
 from .compat import OPTIONS_FLOW_AUTO_RELOAD
+from .connection import BrokerSettings, InvalidAuth, TransportError, async_end_session
 from .const import CONF_SERVER, CONF_TRANSPORT, DOMAIN, TRANSPORT_HA_MQTT
 from .hub import CsocketHub
 from .network_servers import create_adapter
 from .services import async_setup_services
 from .store import async_remove_store
-from .transport import (
-    BrokerSettings,
-    BrokerTransport,
-    HassMqttTransport,
-    InvalidAuth,
-    Transport,
-    TransportError,
-    async_end_session,
-)
+from .transport import BrokerTransport, HassMqttTransport, Transport
 
 PLATFORMS = [
     Platform.BINARY_SENSOR,

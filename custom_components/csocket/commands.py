@@ -23,8 +23,8 @@ from homeassistant.util import dt as dt_util
 
 from . import codec
 from .batch import SettingUnknown, complete, frames, merge, validate
+from .connection import CannotConnect
 from .network_servers import DownlinkStatus
-from .transport import CannotConnect
 
 if TYPE_CHECKING:
     from .device import SocketDevice

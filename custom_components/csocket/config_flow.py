@@ -40,6 +40,16 @@ from homeassistant.helpers.selector import (
 )
 
 from .compat import OptionsFlowBase, vol
+from .connection import (
+    BrokerSettings,
+    InvalidAuth,
+    NotAuthorized,
+    SubscriptionSilent,
+    TlsFailure,
+    TransportError,
+    async_end_session,
+    async_probe,
+)
 from .const import (
     CONF_AUTO_ADD,
     CONF_AVAILABILITY_FACTOR,
@@ -82,16 +92,6 @@ from .network_servers import (
     create_adapter,
 )
 from .overlap import overlapping_entry
-from .transport import (
-    BrokerSettings,
-    InvalidAuth,
-    NotAuthorized,
-    SubscriptionSilent,
-    TlsFailure,
-    TransportError,
-    async_end_session,
-    async_probe,
-)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

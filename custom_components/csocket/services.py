@@ -27,6 +27,7 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import device_registry as dr
 
 from .compat import device_belongs_to, vol
+from .connection import TransportError
 from .const import DOMAIN
 from .device import SocketDevice
 from .network_servers import DownlinkError
@@ -64,7 +65,6 @@ from .service_schemas import (
     check_ranges,
 )
 from .settings import SETTINGS
-from .transport import TransportError
 from .util import async_configure, downlink_error
 
 if TYPE_CHECKING:

@@ -12,6 +12,7 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from .batch import SettingUnknown
 from .codec import CodecError
 from .commands import CommandTimeout, DownlinkFailed
+from .connection import DownlinkRefused, TransportError
 from .const import DOMAIN
 from .device import SocketDevice
 from .hub import CsocketHub
@@ -21,7 +22,6 @@ from .network_servers import (
     DOWNLINK_TOPIC_MISMATCH,
     DownlinkError,
 )
-from .transport import DownlinkRefused, TransportError
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -23,10 +23,11 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_track_point_in_utc_time
 from homeassistant.util import dt as dt_util
 
+from .connection import DownlinkRefused, TransportError
 from .const import DEFAULT_REPORT_INTERVAL, DOMAIN
 from .network_servers import Subscription
 from .probe import LoopbackProbe
-from .transport import DownlinkRefused, Transport, TransportError
+from .transport import Transport
 
 _LOGGER = logging.getLogger(__name__)
 
