@@ -71,6 +71,8 @@ class CsocketButton(CsocketControlEntity, ButtonEntity):
     """Sends one command to the socket."""
 
     entity_description: CsocketButtonEntityDescription
+    # A button shows its last press; uplinks change nothing of it.
+    _reads = frozenset()
 
     async def async_press(self) -> None:
         """Send the command."""

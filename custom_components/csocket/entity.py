@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.device_registry import DeviceInfo
@@ -26,6 +26,9 @@ class CsocketEntity(Entity):
     _attr_should_poll = False
     # What the last state write showed; see `_handle_device_update`.
     _written: tuple[Any, ...] | None = None
+    # The device fields (see SocketDevice.changed) the state depends on, when
+    # the description does not say; None: any change may matter.
+    _reads: ClassVar[frozenset[str] | None] = None
 
     def __init__(
         self, hub: CsocketHub, device: SocketDevice, description: EntityDescription
@@ -37,6 +40,8 @@ class CsocketEntity(Entity):
         self._value_fn: Callable[[SocketDevice], Any] | None = getattr(
             description, "value_fn", None
         )
+        reads: frozenset[str] | None = getattr(description, "reads", None)
+        self._fields = self._reads if reads is None else reads
         self._attr_unique_id = f"{device.dev_eui}_{description.key}"
         self._attr_device_info = DeviceInfo(
             identifiers={(DOMAIN, device.dev_eui)},
@@ -79,9 +84,13 @@ class CsocketEntity(Entity):
 
     @callback
     def _handle_device_update(self) -> None:
-        # Every uplink notifies all of a socket's entities, but only a few of
-        # them change: building and setting an unchanged state costs far more
-        # than comparing these few values.
+        # An uplink changes a few fields; only the entities reading them look.
+        changed = self.device.changed
+        fields = self._fields
+        if changed is not None and fields is not None and fields.isdisjoint(changed):
+            return
+        # Building and setting an unchanged state costs far more than
+        # comparing these few values.
         shown = self._shown()
         if shown == self._written and not self.force_update:
             return

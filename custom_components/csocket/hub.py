@@ -251,10 +251,10 @@ class CsocketHub:
             _LOGGER.debug(
                 "Socket %s reports every %s s", device.name, device.clock.learned
             )
-        self.availability.update(device, first=first)
+        available_changed = self.availability.update(device, first=first)
         self.queues[dev_eui].handle_uplink(decoded)
         device.last_events = events
-        device.notify()
+        device.notify(None if available_changed else device.uplink_changes)
         device.last_events = []
         self.store.schedule(device)
 
