@@ -75,8 +75,9 @@ class Frame:
 
     received_at: datetime
     f_cnt: int | None
-    payload_hex: str
-    decoded: dict[str, Any]
+    payload: bytes
+    # The codec's own result: nothing changes it after decoding.
+    decoded: Mapping[str, Any]
 
 
 @dataclass(slots=True)
@@ -179,9 +180,7 @@ class SocketDevice:
             self.rssi = uplink.rssi
             self.snr = uplink.snr
         self.gateway_count = uplink.gateway_count
-        self.frames.append(
-            Frame(now, uplink.f_cnt, uplink.payload.hex(), dict(decoded))
-        )
+        self.frames.append(Frame(now, uplink.f_cnt, uplink.payload, decoded))
 
         new = {k: v for k, v in decoded.items() if k not in NOT_STATE_FIELDS}
         # The socket transmits only with mains present; ff3fff is its last
