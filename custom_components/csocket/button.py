@@ -36,6 +36,8 @@ BUTTONS: tuple[CsocketButtonEntityDescription, ...] = (
         key="reboot",
         device_class=ButtonDeviceClass.RESTART,
         entity_category=EntityCategory.CONFIG,
+        # Rarely used: every enabled entity costs memory and start time.
+        entity_registry_enabled_default=False,
         command={"reboot": True},
     ),
     CsocketButtonEntityDescription(
@@ -48,6 +50,7 @@ BUTTONS: tuple[CsocketButtonEntityDescription, ...] = (
         key="refresh",
         translation_key="refresh",
         entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
         command={"report_status": True},
     ),
 )

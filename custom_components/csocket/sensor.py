@@ -109,6 +109,8 @@ SENSORS: tuple[CsocketSensorEntityDescription, ...] = (
         native_unit_of_measurement=SIGNAL_STRENGTH_DECIBELS_MILLIWATT,
         state_class=SensorStateClass.MEASUREMENT,
         entity_category=EntityCategory.DIAGNOSTIC,
+        # Home Assistant's practice for signal strength: disabled by default.
+        entity_registry_enabled_default=False,
         value_fn=lambda device: device.rssi,
     ),
     CsocketSensorEntityDescription(
