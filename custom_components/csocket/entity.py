@@ -26,6 +26,8 @@ class CsocketEntity(Entity):
     _attr_should_poll = False
     # What the last state write showed; see `_handle_device_update`.
     _written: tuple[Any, ...] | None = None
+    # What the write in progress shows, when the caller computed it already.
+    _fresh: tuple[Any, ...] | None = None
     # The device fields (see SocketDevice.changed) the state depends on, when
     # the description does not say; None: any change may matter.
     _reads: ClassVar[frozenset[str] | None] = None
@@ -77,10 +79,15 @@ class CsocketEntity(Entity):
         )
 
     @callback
-    def async_write_ha_state(self) -> None:
-        """Write the state and remember what it showed."""
-        self._written = self._shown()
-        super().async_write_ha_state()
+    def _async_write_ha_state(self) -> None:
+        """Write the state and remember what it showed.
+
+        Every write passes here (Home Assistant's `async_write_ha_state` is
+        final and calls this), so `_written` never misses one.
+        """
+        shown, self._fresh = self._fresh, None
+        self._written = self._shown() if shown is None else shown
+        super()._async_write_ha_state()
 
     @callback
     def _handle_device_update(self) -> None:
@@ -94,8 +101,8 @@ class CsocketEntity(Entity):
         shown = self._shown()
         if shown == self._written and not self.force_update:
             return
-        self._written = shown
-        super().async_write_ha_state()
+        self._fresh = shown
+        self.async_write_ha_state()
 
 
 class CsocketControlEntity(CsocketEntity):
