@@ -365,6 +365,8 @@ class Side:
                     "f_port": F_PORT,
                 },
                 f"127.0.0.1:{self.broker_port}/chirpstack_v4/{APP_ID}",
+                # Automatic adding stops at 500 sockets by default.
+                options={"max_sockets": max(self.sockets, 500)},
             )
         else:
             yaml += "mqtt: !include mqtt.yaml\n"

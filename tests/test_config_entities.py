@@ -6,6 +6,7 @@ import base64
 import json
 from datetime import timedelta
 
+import pytest
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.button import SERVICE_PRESS
 from homeassistant.components.number import ATTR_VALUE, SERVICE_SET_VALUE
@@ -40,6 +41,7 @@ async def _sent(
     return base64.b64decode(json.loads(captured.messages[-1][1])["data"]).hex()
 
 
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
 async def test_led_sent_restored_then_echoed(
     hass: HomeAssistant, broker: Broker
 ) -> None:
@@ -64,6 +66,7 @@ async def test_led_sent_restored_then_echoed(
     assert hass.states.get(LED).state == "on"
 
 
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
 async def test_thresholds_and_interval(hass: HomeAssistant, broker: Broker) -> None:
     """Numbers send the setting and keep the other half of it."""
     await setup_entry(hass, make_entry(broker))
@@ -111,6 +114,7 @@ async def test_thresholds_and_interval(hass: HomeAssistant, broker: Broker) -> N
     assert payload == "ff250080"
 
 
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
 async def test_buttons(hass: HomeAssistant, broker: Broker) -> None:
     """Reboot, energy reset and refresh send their commands."""
     await setup_entry(hass, make_entry(broker))

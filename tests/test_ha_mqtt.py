@@ -92,6 +92,7 @@ async def test_ha_mqtt_transport(
     assert await hass.config_entries.async_unload(entry.entry_id)
 
 
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
 async def test_ha_mqtt_publish_failure(
     hass: HomeAssistant, ha_mqtt: MqttMockHAClient
 ) -> None:

@@ -152,6 +152,7 @@ async def test_bad_credentials_start_reauth(hass: HomeAssistant, tmp_path) -> No
         secured.stop()
 
 
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
 async def test_availability_window(
     hass: HomeAssistant, broker: Broker, freezer: FrozenDateTimeFactory
 ) -> None:

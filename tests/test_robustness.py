@@ -110,6 +110,7 @@ async def test_sockets_do_not_wait_for_each_other(
     assert hass.states.get("switch.lamp").state == "on"
 
 
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
 async def test_unload_fails_waiting_commands(
     hass: HomeAssistant, broker: Broker
 ) -> None:

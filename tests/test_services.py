@@ -305,6 +305,7 @@ async def test_overcurrent_settings_follow_in_entities(
         assert float(hass.states.get(protection_number).state) == 1
 
 
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
 async def test_settings_and_commands(
     hass: HomeAssistant, broker: Broker, device_id: str
 ) -> None:
@@ -399,6 +400,7 @@ async def test_refresh_answer_updates_sensors(
     assert float(hass.states.get(f"sensor.{NAME}_voltage").state) == 230.0
 
 
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
 async def test_several_devices_in_one_call(
     hass: HomeAssistant, broker: Broker, entry: MockConfigEntry
 ) -> None:

@@ -87,8 +87,9 @@ async def test_restart_restores_every_known_socket(
         if not e.disabled
     }
     states = {entity_id: hass.states.get(entity_id).state for entity_id in entity_ids}
-    # 22 enabled by default per socket (Last seen and link details are not).
-    assert len(entity_ids) == 5 * 22
+    # 16 enabled by default per socket (link details, Last seen and rarely
+    # used controls are not).
+    assert len(entity_ids) == 5 * 16
 
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()

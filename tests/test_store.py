@@ -84,3 +84,61 @@ async def test_steady_uplinks_do_not_postpone_the_save(
             async_fire_time_changed(hass)
             await hass.async_block_till_done()
     assert len(saves) == 2
+
+
+def _report(decivolts: int) -> str:
+    """REPORT with another voltage (channel 03, type 74, uint16 LE in 0.1 V)."""
+    return REPORT.replace("0374f508", "0374" + decivolts.to_bytes(2, "little").hex())
+
+
+async def test_saves_rebuild_only_sockets_that_changed(
+    hass: HomeAssistant, broker: Broker, freezer: FrozenDateTimeFactory
+) -> None:
+    """Many uplinks to one socket: every save holds each socket's last values.
+
+    A quiet socket's saved part is the very object of the previous save (it is
+    not serialised again), while the busy socket's part follows every uplink.
+    """
+    written: list[dict[str, Any]] = []
+    save = Store.async_save
+
+    async def spy(self: Store[Any], data: Any) -> None:
+        if self.key.startswith("csocket."):
+            written.append(data)
+        await save(self, data)
+
+    async def save_now() -> dict[str, Any]:
+        count = len(written)
+        freezer.tick(timedelta(seconds=11))
+        async_fire_time_changed(hass)
+        await wait_for(hass, lambda: len(written) > count)
+        return written[-1]["devices"]
+
+    def voltage(devices: dict[str, Any], dev_eui: str) -> float:
+        return float(devices[dev_eui]["values"]["voltage"])
+
+    with patch.object(Store, "async_save", spy):
+        await setup_entry(hass, make_entry(broker))
+        await send_uplink(hass, broker, *cs4_uplink(_report(2200), f_cnt=1))
+        await send_uplink(
+            hass, broker, *cs4_uplink(_report(2300), dev_eui=DEV_EUI_2, f_cnt=1)
+        )
+        first = await save_now()
+        assert voltage(first, DEV_EUI) == 220.0
+        assert voltage(first, DEV_EUI_2) == 230.0
+        for f_cnt in range(2, 12):
+            await send_uplink(
+                hass, broker, *cs4_uplink(_report(2200 + f_cnt), f_cnt=f_cnt)
+            )
+            devices = await save_now()
+            assert voltage(devices, DEV_EUI) == (2200 + f_cnt) / 10
+            assert devices[DEV_EUI]["ref"]["dev_eui"] == DEV_EUI
+            assert devices[DEV_EUI_2] is first[DEV_EUI_2]
+        # The quiet socket changes: its part follows, the other stays.
+        await send_uplink(
+            hass, broker, *cs4_uplink(_report(2310), dev_eui=DEV_EUI_2, f_cnt=2)
+        )
+        last = await save_now()
+        assert voltage(last, DEV_EUI_2) == 231.0
+        assert last[DEV_EUI] is devices[DEV_EUI]
+        assert voltage(last, DEV_EUI) == 221.1

@@ -74,6 +74,7 @@ async def test_entities_snapshot(
         await snapshot_platform(hass, entity_registry, snapshot, entry.entry_id)
 
 
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
 async def test_chirpstack_v4_report_and_device_info(
     hass: HomeAssistant, broker: Broker, device_registry: dr.DeviceRegistry
 ) -> None:
@@ -143,6 +144,7 @@ async def test_chirpstack_v4_report_and_device_info(
         ),
     ],
 )
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
 async def test_other_network_servers(
     hass: HomeAssistant,
     broker: Broker,

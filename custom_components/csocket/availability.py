@@ -167,14 +167,16 @@ class AvailabilityTracker:
         self._on_change = on_change
         self._timers: dict[str, tuple[datetime, CALLBACK_TYPE]] = {}
 
-    def deadline(self, device: SocketDevice) -> datetime | None:
+    def deadline(
+        self, device: SocketDevice, expires: datetime | None
+    ) -> datetime | None:
         """The next moment something about the socket changes by itself."""
-        points = []
-        if device.available and (expires := expires_at(device, self._factor())):
-            points.append(expires)
+        deadline = expires if device.available else None
         if device.delay_task is not None:
-            points.append(device.delay_task.fires_at + DELAY_TASK_GRACE)
-        return min(points, default=None)
+            task_end = device.delay_task.fires_at + DELAY_TASK_GRACE
+            if deadline is None or task_end < deadline:
+                deadline = task_end
+        return deadline
 
     @callback
     def restart_window(self, device: SocketDevice) -> None:
@@ -206,11 +208,10 @@ class AvailabilityTracker:
             # Its change report never came (lost, or no change): it has run.
             device.delay_task = None
             changed = True
-        self._arm(device)
+        self._arm(device, self.deadline(device, expires))
         return changed
 
-    def _arm(self, device: SocketDevice) -> None:
-        deadline = self.deadline(device)
+    def _arm(self, device: SocketDevice, deadline: datetime | None) -> None:
         timer = self._timers.get(device.dev_eui)
         if timer is not None:
             if deadline is not None and timer[0] <= deadline:

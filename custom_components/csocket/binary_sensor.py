@@ -28,6 +28,8 @@ class CsocketBinarySensorEntityDescription(BinarySensorEntityDescription):
     """A binary sensor and how to read it from the device model."""
 
     value_fn: Callable[[SocketDevice], bool | None]
+    # The device fields value_fn reads (SocketDevice.changed).
+    reads: frozenset[str]
     # An ongoing outage silences the socket: keep showing it past the window.
     available_while_on: bool = False
 
@@ -35,6 +37,7 @@ class CsocketBinarySensorEntityDescription(BinarySensorEntityDescription):
 BINARY_SENSORS: tuple[CsocketBinarySensorEntityDescription, ...] = (
     CsocketBinarySensorEntityDescription(
         key="power_outage",
+        reads=frozenset({"power_outage"}),
         translation_key="power_outage",
         device_class=BinarySensorDeviceClass.PROBLEM,
         value_fn=lambda device: device.measurements.power_outage,
@@ -42,6 +45,7 @@ BINARY_SENSORS: tuple[CsocketBinarySensorEntityDescription, ...] = (
     ),
     CsocketBinarySensorEntityDescription(
         key="overcurrent",
+        reads=frozenset({"current", "overcurrent_alarm"}),
         translation_key="overcurrent",
         device_class=BinarySensorDeviceClass.PROBLEM,
         value_fn=lambda device: device.overcurrent,

@@ -36,6 +36,8 @@ BUTTONS: tuple[CsocketButtonEntityDescription, ...] = (
         key="reboot",
         device_class=ButtonDeviceClass.RESTART,
         entity_category=EntityCategory.CONFIG,
+        # Rarely used: every enabled entity costs memory and start time.
+        entity_registry_enabled_default=False,
         command={"reboot": True},
     ),
     CsocketButtonEntityDescription(
@@ -48,6 +50,7 @@ BUTTONS: tuple[CsocketButtonEntityDescription, ...] = (
         key="refresh",
         translation_key="refresh",
         entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
         command={"report_status": True},
     ),
 )
@@ -71,6 +74,8 @@ class CsocketButton(CsocketControlEntity, ButtonEntity):
     """Sends one command to the socket."""
 
     entity_description: CsocketButtonEntityDescription
+    # A button shows its last press; uplinks change nothing of it.
+    _reads = frozenset()
 
     async def async_press(self) -> None:
         """Send the command."""

@@ -11,7 +11,6 @@ Assistant.
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable, Mapping
 from typing import Any, Final, NamedTuple
 
@@ -210,12 +209,6 @@ _RECORDS: Final[dict[bytes, tuple[int, _Parser]]] = {
     },
 }
 
-# The periodic electrical report always has this 26-byte layout (user guide
-# 4.2): 0870xx 0581xx 07c9xxxx 0374xxxx 0683xxxxxxxx 0480xxxxxxxx. The headers
-# are unpacked too, as little-endian uint16, so that a single unpack both
-# checks the layout and decodes the values.
-_REPORT: Final = struct.Struct("<HBHBHHHHHIHI")
-
 
 def decode_uplink(data: bytes) -> dict[str, Any]:
     """Decode an uplink frame into the fields of the protocol contract.
@@ -228,46 +221,6 @@ def decode_uplink(data: bytes) -> dict[str, Any]:
         # bytearray slices cannot key the record table, and len() of a
         # memoryview counts items, not bytes.
         data = bytes(data)
-    if len(data) == _REPORT.size:
-        (
-            h_status,
-            status,
-            h_pf,
-            power_factor,
-            h_current,
-            current,
-            h_voltage,
-            voltage,
-            h_energy,
-            energy,
-            h_power,
-            power,
-        ) = _REPORT.unpack(data)
-        # Headers read as little-endian uint16: 08 70 -> 0x7008. Chained
-        # comparisons are faster than building and comparing a tuple.
-        if (
-            h_status == 0x7008
-            and h_pf == 0x8105
-            and h_current == 0xC907
-            and h_voltage == 0x7403
-            and h_energy == 0x8306
-            and h_power == 0x8004
-        ):
-            # Same keys, values and order as _decode_records would produce.
-            return {
-                "socket_status": (status & 0x01) != 0,
-                "socket_changed": (status & 0x10) != 0,
-                "power_factor": power_factor,
-                "current": current,
-                "voltage": voltage / 10,
-                "power_consumption": energy,
-                "active_power": power,
-            }
-    return _decode_records(data)
-
-
-def _decode_records(data: bytes) -> dict[str, Any]:
-    """Decode ``data`` with the generic table-driven record loop."""
     out: dict[str, Any] = {}
     records = _RECORDS
     end = len(data)

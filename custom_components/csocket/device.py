@@ -9,7 +9,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from .availability import ReportClock
 from .const import FRAME_HISTORY
@@ -47,6 +47,11 @@ SOCKET_FIELDS = frozenset(
     }
 )
 
+# What an uplink changes besides its state fields: the link facts (last seen,
+# RSSI, SNR, frame counter, gateways, the learned interval) and the events.
+LINK: Final = "link"
+EVENTS: Final = "events"
+
 # Fields of a frame that only acknowledge a command; not state.
 ECHO_ONLY_FIELDS = frozenset(
     {
@@ -70,8 +75,9 @@ class Frame:
 
     received_at: datetime
     f_cnt: int | None
-    payload_hex: str
-    decoded: dict[str, Any]
+    payload: bytes
+    # The codec's own result: nothing changes it after decoding.
+    decoded: Mapping[str, Any]
 
 
 @dataclass(slots=True)
@@ -106,6 +112,11 @@ class SocketDevice:
     last_events: list[str] = field(default_factory=list)
     # When the last command went out (runtime only).
     command_sent_at: datetime | None = None
+    # What the notification in progress changed: field names, LINK, EVENTS;
+    # None when anything may have changed.
+    changed: frozenset[str] | None = None
+    # What the last uplink changed (see `changed`).
+    uplink_changes: frozenset[str] = frozenset()
     _listeners: list[Callable[[], None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -169,9 +180,7 @@ class SocketDevice:
             self.rssi = uplink.rssi
             self.snr = uplink.snr
         self.gateway_count = uplink.gateway_count
-        self.frames.append(
-            Frame(now, uplink.f_cnt, uplink.payload.hex(), dict(decoded))
-        )
+        self.frames.append(Frame(now, uplink.f_cnt, uplink.payload, decoded))
 
         new = {k: v for k, v in decoded.items() if k not in NOT_STATE_FIELDS}
         # The socket transmits only with mains present; ff3fff is its last
@@ -179,16 +188,24 @@ class SocketDevice:
         new.setdefault("power_outage", False)
         if decoded.get("power_consumption_reset"):
             new.setdefault("power_consumption", 0)
+        task = self.delay_task
         self._apply_delay_task(decoded, now)
         was_out = self.measurements.power_outage is True
         old_current = self.measurements.current
         self.state.apply(new)
-        return self._events(
+        events = self._events(
             new,
             changed=bool(decoded.get("socket_changed")),
             was_out=was_out,
             old_current=old_current,
         )
+        changes = {LINK, *new}
+        if self.delay_task is not task:
+            changes.add("delay_task")
+        if events:
+            changes.add(EVENTS)
+        self.uplink_changes = frozenset(changes)
+        return events
 
     def _apply_delay_task(self, decoded: Mapping[str, Any], now: datetime) -> None:
         """What the frame says about the single delay task.
@@ -278,7 +295,11 @@ class SocketDevice:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
 
-    def notify(self) -> None:
-        """Tell every listener the model changed."""
-        for listener in list(self._listeners):
-            listener()
+    def notify(self, changed: frozenset[str] | None = None) -> None:
+        """Tell every listener the model changed (`changed`: what, if known)."""
+        self.changed = changed
+        try:
+            for listener in list(self._listeners):
+                listener()
+        finally:
+            self.changed = None

@@ -88,7 +88,7 @@ def _device(hub: CsocketHub, device: SocketDevice) -> dict[str, Any]:
             {
                 "received_at": frame.received_at.isoformat(),
                 "frame_counter": frame.f_cnt,
-                "payload": _scrub(frame.payload_hex, serials),
+                "payload": _scrub(frame.payload.hex(), serials),
                 "decoded": async_redact_data(frame.decoded, DEVICE_SECRETS),
             }
             for frame in device.frames

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.device_registry import DeviceInfo
@@ -26,6 +26,11 @@ class CsocketEntity(Entity):
     _attr_should_poll = False
     # What the last state write showed; see `_handle_device_update`.
     _written: tuple[Any, ...] | None = None
+    # What the write in progress shows, when the caller computed it already.
+    _fresh: tuple[Any, ...] | None = None
+    # The device fields (see SocketDevice.changed) the state depends on, when
+    # the description does not say; None: any change may matter.
+    _reads: ClassVar[frozenset[str] | None] = None
 
     def __init__(
         self, hub: CsocketHub, device: SocketDevice, description: EntityDescription
@@ -37,6 +42,8 @@ class CsocketEntity(Entity):
         self._value_fn: Callable[[SocketDevice], Any] | None = getattr(
             description, "value_fn", None
         )
+        reads: frozenset[str] | None = getattr(description, "reads", None)
+        self._fields = self._reads if reads is None else reads
         self._attr_unique_id = f"{device.dev_eui}_{description.key}"
         self._attr_device_info = DeviceInfo(
             identifiers={(DOMAIN, device.dev_eui)},
@@ -72,25 +79,29 @@ class CsocketEntity(Entity):
         )
 
     @callback
-    def _write_state(self) -> None:
+    def _async_write_ha_state(self) -> None:
         """Write the state and remember what it showed.
 
-        csocket's entities write through here, never through
-        `async_write_ha_state` directly (final in Home Assistant), so a later
-        device update compares with what Home Assistant really shows.
+        Every write passes here (Home Assistant's `async_write_ha_state` is
+        final and calls this), so `_written` never misses one.
         """
-        self._written = self._shown()
-        self.async_write_ha_state()
+        shown, self._fresh = self._fresh, None
+        self._written = self._shown() if shown is None else shown
+        super()._async_write_ha_state()
 
     @callback
     def _handle_device_update(self) -> None:
-        # Every uplink notifies all of a socket's entities, but only a few of
-        # them change: building and setting an unchanged state costs far more
-        # than comparing these few values.
+        # An uplink changes a few fields; only the entities reading them look.
+        changed = self.device.changed
+        fields = self._fields
+        if changed is not None and fields is not None and fields.isdisjoint(changed):
+            return
+        # Building and setting an unchanged state costs far more than
+        # comparing these few values.
         shown = self._shown()
         if shown == self._written and not self.force_update:
             return
-        self._written = shown
+        self._fresh = shown
         self.async_write_ha_state()
 
 

@@ -48,4 +48,4 @@ class CsocketEvent(CsocketEntity, EventEntity):
         # One state write per event, or automations only see the last one.
         for event_type in self.device.last_events:
             self._trigger_event(event_type)
-            self._write_state()
+            self.async_write_ha_state()

@@ -48,7 +48,7 @@ from .network_servers import (
 from .overlap import async_raise_overlap_issue
 from .problems import DeviceProblem, QuietLog, RepairIssue
 from .registry import ProtobufIssue, registry_info, update_registry
-from .store import SocketStore, device_from_storage, device_to_storage
+from .store import SocketStore, device_from_storage
 from .transport import BrokerTransport, Transport
 from .watch import EntryWatch
 
@@ -182,9 +182,7 @@ class CsocketHub:
         # Built on the event loop; only the copy goes to the writer thread.
         return {
             "subscriptions": [sub.topic for sub in self.adapter.subscriptions()],
-            "devices": {
-                eui: device_to_storage(dev) for eui, dev in self.devices.items()
-            },
+            "devices": self.store.devices(self.devices.values()),
         }
 
     @callback
@@ -210,7 +208,7 @@ class CsocketHub:
 
     @callback
     def _changed_by_time(self, device: SocketDevice) -> None:
-        self.store.schedule()
+        self.store.schedule(device)
         device.notify()
 
     # Uplinks -------------------------------------------------------------
@@ -275,12 +273,12 @@ class CsocketHub:
             _LOGGER.debug(
                 "Socket %s reports every %s s", device.name, device.clock.learned
             )
-        self.availability.update(device, first=first)
+        available_changed = self.availability.update(device, first=first)
         self.queues[dev_eui].handle_uplink(decoded)
         device.last_events = events
-        device.notify()
+        device.notify(None if available_changed else device.uplink_changes)
         device.last_events = []
-        self.store.schedule()
+        self.store.schedule(device)
 
     def _ignored(self, topic: str, event: Ignored) -> None:
         self.ignored_count += 1
@@ -334,7 +332,7 @@ class CsocketHub:
         else:
             self.availability.update(device)
         device.notify()
-        self.store.schedule(delay=1)
+        self.store.schedule(device, delay=1)
 
     @callback
     def spawn(self, coro: Coroutine[Any, Any, None], dev_eui: str) -> None:

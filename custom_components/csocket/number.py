@@ -33,6 +33,8 @@ class CsocketNumberEntityDescription(NumberEntityDescription):
     """A numeric setting: how to read it and which command sets it."""
 
     value_fn: Callable[[SocketDevice], float | None]
+    # The device fields value_fn reads (SocketDevice.changed).
+    reads: frozenset[str]
     command_fn: Callable[[SocketDevice, float], dict[str, Any]]
 
 
@@ -72,6 +74,7 @@ def _threshold_number(setting: str) -> CsocketNumberEntityDescription:
         native_step=1,
         mode=NumberMode.BOX,
         entity_category=EntityCategory.CONFIG,
+        reads=frozenset({setting}),
         value_fn=_threshold(setting),
         command_fn=_set_threshold(setting),
     )
@@ -90,6 +93,7 @@ NUMBERS: tuple[CsocketNumberEntityDescription, ...] = (
         native_step=1,
         mode=NumberMode.BOX,
         entity_category=EntityCategory.CONFIG,
+        reads=frozenset({"report_interval"}),
         value_fn=_reporting_interval,
         command_fn=lambda _device, value: {
             "report_interval": INTERVAL.to_device(value)

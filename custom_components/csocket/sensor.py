@@ -29,7 +29,7 @@ from homeassistant.helpers.entity_platform import AddEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
 from .availability import report_interval
-from .device import SocketDevice
+from .device import LINK, SocketDevice
 from .entity import CsocketEntity, async_setup_device_entities
 
 if TYPE_CHECKING:
@@ -47,11 +47,14 @@ class CsocketSensorEntityDescription(SensorEntityDescription):
     attrs_fn: Callable[[SocketDevice], dict[str, Any] | None] = lambda _d: None
     # Link facts stay true while the socket is quiet, when they matter most.
     always_available: bool = False
+    # The device fields value_fn and attrs_fn read (SocketDevice.changed).
+    reads: frozenset[str]
 
 
 SENSORS: tuple[CsocketSensorEntityDescription, ...] = (
     CsocketSensorEntityDescription(
         key="voltage",
+        reads=frozenset({"voltage"}),
         device_class=SensorDeviceClass.VOLTAGE,
         native_unit_of_measurement=UnitOfElectricPotential.VOLT,
         state_class=SensorStateClass.MEASUREMENT,
@@ -60,6 +63,7 @@ SENSORS: tuple[CsocketSensorEntityDescription, ...] = (
     ),
     CsocketSensorEntityDescription(
         key="current",
+        reads=frozenset({"current"}),
         device_class=SensorDeviceClass.CURRENT,
         native_unit_of_measurement=UnitOfElectricCurrent.MILLIAMPERE,
         suggested_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
@@ -69,6 +73,7 @@ SENSORS: tuple[CsocketSensorEntityDescription, ...] = (
     ),
     CsocketSensorEntityDescription(
         key="power",
+        reads=frozenset({"active_power"}),
         device_class=SensorDeviceClass.POWER,
         native_unit_of_measurement=UnitOfPower.WATT,
         state_class=SensorStateClass.MEASUREMENT,
@@ -77,6 +82,7 @@ SENSORS: tuple[CsocketSensorEntityDescription, ...] = (
     ),
     CsocketSensorEntityDescription(
         key="power_factor",
+        reads=frozenset({"power_factor"}),
         device_class=SensorDeviceClass.POWER_FACTOR,
         native_unit_of_measurement=PERCENTAGE,
         state_class=SensorStateClass.MEASUREMENT,
@@ -85,6 +91,7 @@ SENSORS: tuple[CsocketSensorEntityDescription, ...] = (
     ),
     CsocketSensorEntityDescription(
         key="energy",
+        reads=frozenset({"power_consumption"}),
         device_class=SensorDeviceClass.ENERGY,
         native_unit_of_measurement=UnitOfEnergy.WATT_HOUR,
         suggested_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
@@ -95,16 +102,20 @@ SENSORS: tuple[CsocketSensorEntityDescription, ...] = (
     ),
     CsocketSensorEntityDescription(
         key="rssi",
+        reads=frozenset({LINK}),
         translation_key="rssi",
         always_available=True,
         device_class=SensorDeviceClass.SIGNAL_STRENGTH,
         native_unit_of_measurement=SIGNAL_STRENGTH_DECIBELS_MILLIWATT,
         state_class=SensorStateClass.MEASUREMENT,
         entity_category=EntityCategory.DIAGNOSTIC,
+        # Home Assistant's practice for signal strength: disabled by default.
+        entity_registry_enabled_default=False,
         value_fn=lambda device: device.rssi,
     ),
     CsocketSensorEntityDescription(
         key="snr",
+        reads=frozenset({LINK}),
         translation_key="snr",
         always_available=True,
         native_unit_of_measurement=SIGNAL_STRENGTH_DECIBELS,
@@ -117,6 +128,7 @@ SENSORS: tuple[CsocketSensorEntityDescription, ...] = (
     ),
     CsocketSensorEntityDescription(
         key="last_seen",
+        reads=frozenset({LINK}),
         translation_key="last_seen",
         always_available=True,
         device_class=SensorDeviceClass.TIMESTAMP,
@@ -128,6 +140,7 @@ SENSORS: tuple[CsocketSensorEntityDescription, ...] = (
     ),
     CsocketSensorEntityDescription(
         key="frame_counter",
+        reads=frozenset({LINK}),
         translation_key="frame_counter",
         # A counter, not a measurement: no statistics.
         entity_category=EntityCategory.DIAGNOSTIC,
@@ -136,6 +149,7 @@ SENSORS: tuple[CsocketSensorEntityDescription, ...] = (
     ),
     CsocketSensorEntityDescription(
         key="gateway_count",
+        reads=frozenset({LINK}),
         translation_key="gateway_count",
         state_class=SensorStateClass.MEASUREMENT,
         entity_category=EntityCategory.DIAGNOSTIC,
@@ -144,6 +158,7 @@ SENSORS: tuple[CsocketSensorEntityDescription, ...] = (
     ),
     CsocketSensorEntityDescription(
         key="report_interval",
+        reads=frozenset({"report_interval", LINK}),
         translation_key="report_interval",
         device_class=SensorDeviceClass.DURATION,
         native_unit_of_measurement=UnitOfTime.SECONDS,
@@ -154,6 +169,7 @@ SENSORS: tuple[CsocketSensorEntityDescription, ...] = (
     ),
     CsocketSensorEntityDescription(
         key="delay_task",
+        reads=frozenset({"delay_task"}),
         translation_key="delay_task",
         device_class=SensorDeviceClass.TIMESTAMP,
         value_fn=lambda device: (

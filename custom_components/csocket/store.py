@@ -2,13 +2,17 @@
 
 Home Assistant's `Store.async_delay_save` calls its data function on a worker
 thread, while the event loop keeps changing the sockets ("dictionary changed
-size during iteration"). Here the snapshot is built on the event loop, as
-independent copies, and only that snapshot goes to the worker thread.
+size during iteration"). Here the snapshot is built on the event loop and only
+that snapshot goes to the worker thread.
+
+Each socket's part of the snapshot is built once per change and never mutated
+afterwards, so consecutive snapshots share the parts of quiet sockets: with
+10 000 sockets a save serialises on the loop only the few that changed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, Final
 
@@ -50,18 +54,42 @@ class SocketStore:
         self._snapshot = snapshot
         self._timer: CALLBACK_TYPE | None = None
         self._due: float | None = None
+        # DevEUI -> its storage dict, immutable once built (shared with the
+        # writer thread); sockets in `_changed` are rebuilt at the next save.
+        self._parts: dict[str, dict[str, Any]] = {}
+        self._changed: set[str] = set()
 
     async def async_load(self) -> dict[str, Any]:
         """What the last run saved, or {}."""
         return await self._store.async_load() or {}
 
     @callback
-    def schedule(self, delay: float = SAVE_DELAY) -> None:
-        """Save within `delay` seconds.
+    def devices(self, devices: Iterable[SocketDevice]) -> dict[str, Any]:
+        """The sockets' part of a snapshot: rebuilt only where they changed."""
+        parts, changed = self._parts, self._changed
+        out: dict[str, Any] = {}
+        for device in devices:
+            eui = device.dev_eui
+            part = parts.get(eui)
+            if part is None or eui in changed:
+                part = parts[eui] = device_to_storage(device)
+            out[eui] = part
+        changed.clear()
+        if len(parts) != len(out):  # removed sockets
+            self._parts = {eui: parts[eui] for eui in out}
+        return out
+
+    @callback
+    def schedule(
+        self, device: SocketDevice | None = None, delay: float = SAVE_DELAY
+    ) -> None:
+        """Save within `delay` seconds, `device` having changed.
 
         A throttle, not a debounce: steady uplinks must not postpone the write
         for ever, so a pending save is only ever brought forward.
         """
+        if device is not None:
+            self._changed.add(device.dev_eui)
         due = self._hass.loop.time() + delay
         if self._timer is not None:
             if self._due is not None and self._due <= due:

@@ -61,6 +61,8 @@ CONFIG_SWITCHES: tuple[CsocketSwitchEntityDescription, ...] = (
         key="led",
         translation_key="led",
         entity_category=EntityCategory.CONFIG,
+        # Rarely used: every enabled entity costs memory and start time.
+        entity_registry_enabled_default=False,
         value_fn=_flag("led_enabled"),
         command_fn=lambda _device, on: {"led_enabled": on},
     ),
@@ -68,6 +70,7 @@ CONFIG_SWITCHES: tuple[CsocketSwitchEntityDescription, ...] = (
         key="button_lock",
         translation_key="button_lock",
         entity_category=EntityCategory.CONFIG,
+        entity_registry_enabled_default=False,
         value_fn=_flag("button_lock"),
         command_fn=lambda _device, on: {"button_lock": on},
     ),
@@ -75,6 +78,7 @@ CONFIG_SWITCHES: tuple[CsocketSwitchEntityDescription, ...] = (
         key="energy_recording",
         translation_key="energy_recording",
         entity_category=EntityCategory.CONFIG,
+        entity_registry_enabled_default=False,
         value_fn=_flag("power_consumption_enabled"),
         command_fn=lambda _device, on: {"power_consumption_enabled": on},
     ),
@@ -149,12 +153,12 @@ class CsocketSocketSwitch(CsocketControlEntity, SwitchEntity):
 
     async def _async_switch(self, *, on: bool) -> None:
         self._pending = on
-        self._write_state()
+        self.async_write_ha_state()
         try:
             await async_run_command(self.hub, self.device, socket_status=on)
         finally:
             self._pending = None
-            self._write_state()
+            self.async_write_ha_state()
 
 
 class CsocketConfigSwitch(CsocketControlEntity, SwitchEntity):
