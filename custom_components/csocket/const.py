@@ -26,11 +26,14 @@ CONF_AVAILABILITY_FACTOR: Final = "availability_factor"
 CONF_AUTO_ADD: Final = "auto_add"
 CONF_DEV_EUIS: Final = "dev_euis"
 CONF_COMMAND_TIMEOUT: Final = "command_timeout"
+CONF_QUEUE_TIMEOUT: Final = "queue_timeout"
 
 DEFAULT_PORT: Final = 1883
 DEFAULT_TLS_PORT: Final = 8883
 DEFAULT_AVAILABILITY_FACTOR: Final = 2.5
 DEFAULT_COMMAND_TIMEOUT: Final = 30
+# How long a command may wait for its turn on air (README "LoRaWAN airtime").
+DEFAULT_QUEUE_TIMEOUT: Final = 300
 # The device's factory reporting interval (user guide 3.3).
 DEFAULT_REPORT_INTERVAL: Final = 20 * 60
 AVAILABILITY_GRACE: Final = 60

@@ -18,6 +18,7 @@ from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.util import dt as dt_util
 
 from . import codec
+from .airtime import AirGate
 from .availability import AvailabilityTracker, is_periodic, received_time
 from .commands import Command, CommandQueue, dispatch_result
 from .const import (
@@ -25,8 +26,10 @@ from .const import (
     CONF_AVAILABILITY_FACTOR,
     CONF_COMMAND_TIMEOUT,
     CONF_DEV_EUIS,
+    CONF_QUEUE_TIMEOUT,
     DEFAULT_AVAILABILITY_FACTOR,
     DEFAULT_COMMAND_TIMEOUT,
+    DEFAULT_QUEUE_TIMEOUT,
     DOMAIN,
 )
 from .dedup import FrameDedup
@@ -77,6 +80,7 @@ class CsocketHub:
         self._dedup = FrameDedup()
         # Correlation id -> command waiting for its outcome, entry-wide.
         self._commands: dict[str, Command] = {}
+        self.air_gate = AirGate()
         self._ignored_euis: set[str] = set()
         self.protobuf_issue = ProtobufIssue(hass, entry, adapter.protobuf_issue)
         self.ignored_count = 0
@@ -101,6 +105,11 @@ class CsocketHub:
         return float(
             self.entry.options.get(CONF_COMMAND_TIMEOUT, DEFAULT_COMMAND_TIMEOUT)
         )
+
+    @property
+    def queue_timeout(self) -> float:
+        """Seconds a command may wait for the network server to transmit it."""
+        return float(self.entry.options.get(CONF_QUEUE_TIMEOUT, DEFAULT_QUEUE_TIMEOUT))
 
     def _accepts_new(self, dev_eui: str) -> bool:
         if self.entry.options.get(CONF_AUTO_ADD, True):

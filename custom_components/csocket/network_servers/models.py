@@ -177,6 +177,8 @@ class Adapter(abc.ABC):
     kind: ServerKind
     # Repair-issue translation key for Ignored(code=IGNORED_PROTOBUF).
     protobuf_issue: str = "chirpstack_protobuf"
+    # The server reports when a downlink leaves the gateway (DownlinkStatus.SENT).
+    reports_transmission: bool = True
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         """Store the configuration (keys CONF_*)."""
