@@ -15,6 +15,7 @@ from homeassistant.const import ATTR_ENTITY_ID, SERVICE_TURN_ON
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 
+from custom_components.csocket.airtime import AirGate
 from custom_components.csocket.batch import SettingUnknown, complete, frames, merge
 from custom_components.csocket.commands import CommandQueue, CommandState
 from custom_components.csocket.const import CONF_COMMAND_TIMEOUT
@@ -92,9 +93,11 @@ def test_complete_fills_from_known_state_and_packs_frames() -> None:
 
 class _Host:
     command_timeout = 5.0
+    queue_timeout = 30.0
 
     def __init__(self) -> None:
         self.sent: list[Mapping[str, Any]] = []
+        self.air_gate = AirGate()
 
     def spawn(self, coro: Coroutine[Any, Any, None], dev_eui: str) -> None:
         asyncio.get_running_loop().create_task(coro)
@@ -139,7 +142,8 @@ async def test_result_before_publish_returns_is_matched() -> None:
     def fail_now(body: dict[str, Any]) -> None:
         # The network server's error, handled while the publish is in progress.
         command = index[body["id"]]
-        assert command.state is CommandState.SENT
+        assert command.state is CommandState.QUEUED
+        assert command.published_at is not None
         command.fail(RuntimeError("gateway offline"))
 
     transport.during_publish = fail_now
@@ -160,7 +164,7 @@ async def test_uplink_confirms_only_sent_commands() -> None:
     await transport.event.wait()
     [command] = index.values()
     queue.handle_uplink({"socket_status": False})
-    assert command.state is CommandState.SENT
+    assert command.state is CommandState.QUEUED
     queue.handle_uplink({"socket_status": True})
     assert await task == {"socket_status": True}
     assert command.state is CommandState.CONFIRMED
@@ -337,9 +341,9 @@ async def test_queued_command_is_tracked_and_fails_at_unload() -> None:
         queue.async_command({"socket_status": False}, lambda _d: True)
     )
     await asyncio.sleep(0)  # let the second call register behind the lock
-    assert [c.state for c in index.values()] == [
-        CommandState.SENT,
-        CommandState.QUEUED,
+    assert [(c.state, c.published_at is None) for c in index.values()] == [
+        (CommandState.QUEUED, False),
+        (CommandState.QUEUED, True),
     ]
     queue.fail_all("csocket is unloading")
     for task in (first, second):

@@ -43,6 +43,7 @@ from custom_components.csocket.const import (
     CONF_COMMAND_TIMEOUT,
     CONF_DEV_EUIS,
     CONF_MAX_SOCKETS,
+    CONF_QUEUE_TIMEOUT,
     CONF_SERVER,
     CONF_TLS,
     CONF_TLS_VERIFY,
@@ -1102,6 +1103,7 @@ async def test_options(hass: HomeAssistant) -> None:
     assert form_values(result) == {
         CONF_AVAILABILITY_FACTOR: 2.5,
         CONF_COMMAND_TIMEOUT: 30,
+        CONF_QUEUE_TIMEOUT: 300,
         CONF_AUTO_ADD: True,
         CONF_MAX_SOCKETS: 500,
     }
@@ -1127,6 +1129,7 @@ async def test_options(hass: HomeAssistant) -> None:
         {
             CONF_AVAILABILITY_FACTOR: 3.0,
             CONF_COMMAND_TIMEOUT: 60.0,
+            CONF_QUEUE_TIMEOUT: 600.0,
             CONF_AUTO_ADD: False,
             CONF_DEV_EUIS: (
                 "24E124148B123456,\n 24:e1:24:14:8b:65:43:21;24e124148b123456 "
@@ -1137,6 +1140,7 @@ async def test_options(hass: HomeAssistant) -> None:
     assert entry.options == {
         CONF_AVAILABILITY_FACTOR: 3.0,
         CONF_COMMAND_TIMEOUT: 60,
+        CONF_QUEUE_TIMEOUT: 600,
         CONF_AUTO_ADD: False,
         CONF_MAX_SOCKETS: 500,
         CONF_DEV_EUIS: ["24e124148b123456", "24e124148b654321"],

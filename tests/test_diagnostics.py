@@ -129,7 +129,9 @@ async def test_commands_in_flight(hass: HomeAssistant, broker: Broker) -> None:
         # Called directly: the HTTP view would wait for the pending action.
         result = await async_get_config_entry_diagnostics(hass, entry)
         [command] = result["devices"][DEV_EUI]["commands_in_flight"]
-        assert (command["state"], command["payload"]) == ("sent", "080100ffff28ff")
+        # Published, not yet reported on air by the network server.
+        assert (command["state"], command["payload"]) == ("queued", "080100ffff28ff")
+        assert command["published_at"] is not None
         await send_uplink(
             hass, broker, *cs4_uplink(REPORT.replace("087001", "087011"), f_cnt=2)
         )

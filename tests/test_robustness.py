@@ -80,15 +80,19 @@ async def test_threshold_zero_echo_is_not_overcurrent(
     ).state == ("unknown")
 
 
-async def test_sockets_do_not_wait_for_each_other(
-    hass: HomeAssistant, broker: Broker
-) -> None:
-    """Two sockets switched together: both downlinks go out at once."""
+async def test_sockets_take_turns_on_air(hass: HomeAssistant, broker: Broker) -> None:
+    """Two sockets switched together: the second goes out once the first confirmed.
+
+    A half-duplex gateway would miss the first socket's report while sending
+    the second frame (README "LoRaWAN airtime").
+    """
     await setup_entry(hass, make_entry(broker))
     await send_uplink(hass, broker, *cs4_uplink(OFF_REPORT, f_cnt=1))
     await send_uplink(
         hass, broker, *cs4_uplink(OFF_REPORT, f_cnt=1, dev_eui=DEV_EUI_2, name="Lamp")
     )
+    names = {DEV_EUI: "Kettle socket", DEV_EUI_2: "Lamp"}
+    on = OFF_REPORT.replace("087000", "087011")
     async with broker.capture("application/+/device/+/command/down") as captured:
         task = hass.async_create_task(
             hass.services.async_call(
@@ -98,16 +102,26 @@ async def test_sockets_do_not_wait_for_each_other(
                 blocking=True,
             )
         )
+        await wait_for(hass, lambda: captured.messages, settle=False)
+        first = captured.messages[0][0].split("/")[3]
+        # Its sentinel: a report of the first socket that does not confirm.
+        hub = hass.config_entries.async_entries(DOMAIN)[0].runtime_data
+        handled = hub.messages_handled
+        await broker.publish(
+            *cs4_uplink(OFF_REPORT, f_cnt=2, dev_eui=first, name=names[first])
+        )
+        await wait_for(hass, lambda: hub.messages_handled > handled, settle=False)
+        assert len(captured.messages) == 1
+        await broker.publish(*cs4_uplink(on, f_cnt=3, dev_eui=first, name=names[first]))
         await wait_for(hass, lambda: len(captured.messages) == 2, settle=False)
-        assert {topic.split("/")[3] for topic, _ in captured.messages} == {
-            DEV_EUI,
-            DEV_EUI_2,
-        }
-        on = OFF_REPORT.replace("087000", "087011")
-        await broker.publish(*cs4_uplink(on, f_cnt=2))
-        await broker.publish(*cs4_uplink(on, f_cnt=2, dev_eui=DEV_EUI_2, name="Lamp"))
+        [second] = set(names) - {first}
+        assert captured.messages[1][0].split("/")[3] == second
+        await broker.publish(
+            *cs4_uplink(on, f_cnt=2, dev_eui=second, name=names[second])
+        )
         await task
     assert hass.states.get("switch.lamp").state == "on"
+    assert hass.states.get("switch.kettle_socket").state == "on"
 
 
 @pytest.mark.usefixtures("entity_registry_enabled_by_default")

@@ -74,6 +74,17 @@ async def _downlink(hass: HomeAssistant, captured: Captured) -> dict[str, object
     return json.loads(payload)
 
 
+def _txack(queue_item_id: str, dev_eui: str = DEV_EUI) -> tuple[str, str]:
+    """ChirpStack v4 `txack`: the downlink left the gateway."""
+    body = {
+        "queueItemId": queue_item_id,
+        "deviceInfo": {"applicationId": APP_ID, "devEui": dev_eui},
+        "fCntDown": 1,
+        "gatewayId": "0016c001f153a14c",
+    }
+    return f"application/{APP_ID}/device/{dev_eui}/event/txack", json.dumps(body)
+
+
 async def test_turn_on_confirmed_by_device(hass: HomeAssistant, broker: Broker) -> None:
     """One downlink switches and asks for status; the reply sets the state."""
     await _start(hass, broker)
@@ -97,10 +108,17 @@ async def test_turn_on_confirmed_by_device(hass: HomeAssistant, broker: Broker) 
     assert (state.state, state.attributes["pending_target"]) == ("on", None)
 
 
-async def test_turn_off_confirmed(hass: HomeAssistant, broker: Broker) -> None:
-    """Off sends 080000ff plus the status enquiry."""
+@pytest.mark.parametrize("before", [REPORT, OFF_REPORT], ids=["on", "already_off"])
+async def test_turn_off_confirmed(
+    hass: HomeAssistant, broker: Broker, before: str
+) -> None:
+    """Off sends 080000ff plus the status enquiry.
+
+    Also when the socket reported off a moment ago: it may have been switched
+    by its button since (README "LoRaWAN airtime").
+    """
     await setup_entry(hass, make_entry(broker))
-    await send_uplink(hass, broker, *cs4_uplink(REPORT, f_cnt=1))
+    await send_uplink(hass, broker, *cs4_uplink(before, f_cnt=1))
     async with broker.capture(DOWN_TOPIC) as captured:
         task = _call(hass, SERVICE_TURN_OFF)
         body = await _downlink(hass, captured)
@@ -115,10 +133,13 @@ async def test_no_confirmation_times_out(
 ) -> None:
     """Without a reply the state is unchanged, a warning is logged, the call fails."""
     await _start(hass, broker, **{CONF_COMMAND_TIMEOUT: 0.3})
-    with pytest.raises(HomeAssistantError) as err:
-        await hass.services.async_call(
-            SWITCH_DOMAIN, SERVICE_TURN_ON, {ATTR_ENTITY_ID: SWITCH}, blocking=True
-        )
+    async with broker.capture(DOWN_TOPIC) as captured:
+        task = _call(hass, SERVICE_TURN_ON)
+        body = await _downlink(hass, captured)
+        # The timeout counts from the server's transmission report.
+        await broker.publish(*_txack(str(body["id"])))
+        with pytest.raises(HomeAssistantError) as err:
+            await task
     assert err.value.translation_key == "command_timeout"
     assert str(err.value) == (
         "Kettle socket did not confirm the command within 0.3 seconds; "
@@ -135,7 +156,8 @@ async def test_device_refutes(hass: HomeAssistant, broker: Broker) -> None:
     await _start(hass, broker, **{CONF_COMMAND_TIMEOUT: 1})
     async with broker.capture(DOWN_TOPIC) as captured:
         task = _call(hass, SERVICE_TURN_ON)
-        await _downlink(hass, captured)
+        body = await _downlink(hass, captured)
+        await broker.publish(*_txack(str(body["id"])))
         await broker.publish(*cs4_uplink(OFF_REPORT, f_cnt=2))
         with pytest.raises(HomeAssistantError) as err:
             await task
@@ -382,3 +404,60 @@ async def test_chirpstack_v3_error_fails_by_dev_eui(
         with pytest.raises(HomeAssistantError, match="max payload size"):
             async with asyncio.timeout(5):
                 await task
+
+
+async def test_queued_command_is_superseded(
+    hass: HomeAssistant, broker: Broker
+) -> None:
+    """On, then off, while queued: one downlink (off); the first call says why."""
+    await _start(hass, broker)
+    await send_uplink(
+        hass, broker, *cs4_uplink(OFF_REPORT, dev_eui=DEV_EUI_2, name="Heater")
+    )
+    heater = "switch.heater"
+    async with broker.capture("application/+/device/+/command/down") as captured:
+        # The kettle's command holds the air until the kettle confirms.
+        kettle = _call(hass, SERVICE_TURN_ON)
+        await _downlink(hass, captured)
+        first = hass.async_create_task(
+            hass.services.async_call(
+                SWITCH_DOMAIN, SERVICE_TURN_ON, {ATTR_ENTITY_ID: heater}, True
+            )
+        )
+        await wait_for(
+            hass,
+            lambda: hass.states.get(heater).attributes["command_state"] == "queued",
+            settle=False,
+        )
+        assert hass.states.get(heater).attributes["pending_target"] is True
+        second = hass.async_create_task(
+            hass.services.async_call(
+                SWITCH_DOMAIN, SERVICE_TURN_OFF, {ATTR_ENTITY_ID: heater}, True
+            )
+        )
+        with pytest.raises(HomeAssistantError) as err:
+            await first
+        assert err.value.translation_key == "superseded"
+        assert str(err.value) == (
+            "A newer command to Heater replaced this one before it was sent"
+        )
+        state = hass.states.get(heater)
+        assert state.attributes["pending_target"] is False
+        assert state.attributes["command_state"] == "queued"
+
+        await broker.publish(*cs4_uplink(CHANGED_ON, f_cnt=2))
+        await kettle
+        await wait_for(hass, lambda: len(captured.messages) == 2, settle=False)
+        await broker.publish(
+            *cs4_uplink(CHANGED_OFF, dev_eui=DEV_EUI_2, name="Heater", f_cnt=2)
+        )
+        await second
+        sent = [
+            (json.loads(body)["devEui"], base64.b64decode(json.loads(body)["data"]))
+            for _topic, body in captured.messages
+        ]
+    assert sent == [
+        (DEV_EUI, bytes.fromhex("080100ffff28ff")),
+        (DEV_EUI_2, bytes.fromhex("080000ffff28ff")),
+    ]
+    assert hass.states.get(heater).state == "off"

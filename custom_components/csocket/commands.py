@@ -2,10 +2,12 @@
 
 Each command gets its correlation id before it is published, so a network
 server's result that arrives before the publish returns still finds it. Each
-command keeps an explicit state (queued, sent, confirmed, failed): the time a
-socket has to confirm can later start at the network server's transmission
-report instead of the publish. Settings requested in the same event-loop turn
-are merged field by field and go out in as few frames as fit.
+command keeps an explicit state: queued (waiting for its turn on air in
+csocket, airtime.py, or at the network server), sent (the server reported the
+transmission), confirmed, failed. Where the server reports transmission, the
+time the socket has to confirm starts then; until then a separate, generous
+bound applies. Settings requested in the same event-loop turn are merged field
+by field and go out in as few frames as fit.
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from homeassistant.util import dt as dt_util
 
 from . import codec
+from .airtime import GUARD, AirGate, Turn
 from .batch import SettingUnknown, complete, frames, merge, validate
 from .connection import CannotConnect
 from .network_servers import DownlinkStatus
@@ -34,12 +37,29 @@ if TYPE_CHECKING:
 _LOGGER = logging.getLogger(__name__)
 
 
+# Results that say the frame left the gateway (an acknowledgement implies it).
+TRANSMITTED: Final = frozenset({DownlinkStatus.SENT, DownlinkStatus.ACKNOWLEDGED})
+
+
 class DownlinkFailed(Exception):
     """The network server reported that a downlink failed."""
 
 
 class CommandTimeout(Exception):
     """The device did not confirm a command in time."""
+
+    def __init__(self, dev_eui: str, timeout: float) -> None:
+        """Name the socket and the seconds it had."""
+        super().__init__(dev_eui)
+        self.timeout = timeout
+
+
+class QueuedTimeout(CommandTimeout):
+    """The command never left the gateway within the queued bound."""
+
+
+class Superseded(Exception):
+    """A newer command to the same socket replaced this one before it was sent."""
 
 
 class CommandState(StrEnum):
@@ -57,12 +77,26 @@ class Command:
 
     payload: bytes
     accept: Callable[[Mapping[str, Any]], bool] | None = None
+    # What it sets, e.g. ("socket_status", True): a newer command with the same
+    # key replaces this one while it has not been published.
+    key: str | None = None
+    target: Any = None
     correlation_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     state: CommandState = CommandState.QUEUED
-    sent_at: datetime | None = None
+    published_at: datetime | None = None
+    sent_at: datetime | None = None  # transmission (or publish, unreported)
+    on_sent: Callable[[], None] | None = None
     future: asyncio.Future[Mapping[str, Any]] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
+
+    def transmitted(self) -> None:
+        """The frame left the gateway: the socket's time to confirm starts."""
+        if self.state is CommandState.QUEUED and not self.future.done():
+            self.state = CommandState.SENT
+            self.sent_at = dt_util.utcnow()
+            if self.on_sent is not None:
+                self.on_sent()
 
     def confirm(self, decoded: Mapping[str, Any]) -> None:
         """The socket's report confirms the command."""
@@ -96,6 +130,8 @@ def dispatch_result(
         command = index.get(result.correlation_id)
         if command is not None and failed:
             command.fail(DownlinkFailed(result.reason or result.status.value))
+        elif command is not None and result.status in TRANSMITTED:
+            command.transmitted()
         _LOGGER.debug("Downlink %s %s", result.correlation_id, result.status)
     elif result.dev_eui is not None and (queue := queues.get(result.dev_eui)):
         queue.handle_result(result, failed=failed)
@@ -107,6 +143,14 @@ class QueueHost(Protocol):
     @property
     def command_timeout(self) -> float:
         """Seconds a socket has to confirm a command."""
+
+    @property
+    def queue_timeout(self) -> float:
+        """Seconds a command may wait for its transmission."""
+
+    @property
+    def air_gate(self) -> AirGate:
+        """The entry's turns on air (airtime.py)."""
 
     def spawn(self, coro: Coroutine[Any, Any, None], dev_eui: str) -> None:
         """Run a background task that ends with the entry."""
@@ -146,8 +190,7 @@ class CommandQueue:
             confirmed=confirmed,
             correlation_id=command.correlation_id,
         )
-        command.state = CommandState.SENT
-        command.sent_at = self._device.command_sent_at = dt_util.utcnow()
+        command.published_at = self._device.command_sent_at = dt_util.utcnow()
         await self._transport.async_publish(
             downlink.topic, downlink.payload, downlink.qos
         )
@@ -167,47 +210,115 @@ class CommandQueue:
             await self._publish(command, f_port, confirmed=confirmed)
         return command.correlation_id
 
+    def pending(self, key: str) -> Command | None:
+        """The newest unsettled command that sets key."""
+        for command in reversed(self.commands):
+            if command.key == key and not command.future.done():
+                return command
+        return None
+
     async def async_command(
         self,
         commands: Mapping[str, Any],
         accept: Callable[[Mapping[str, Any]], bool],
+        *,
+        key: str | None = None,
     ) -> Mapping[str, Any]:
-        """Send commands and wait for the report that `accept`s them."""
+        """Send commands and wait for the report that `accept`s them.
+
+        With a key (one of `commands`), a command with the same key that is
+        still waiting in csocket is replaced: it fails with Superseded and
+        costs no airtime.
+        """
         # Ask for a status report in the same frame: it confirms the command.
         payload = codec.encode_downlink({**commands, "report_status": True})
-        # Tracked while queued behind the socket's previous command, so an
-        # unload fails it and diagnostics show it; only a sent one confirms.
-        command = Command(payload, accept)
-        self.commands.append(command)
-        self._index[command.correlation_id] = command
+        command = Command(payload, accept, key, commands.get(key) if key else None)
+        ahead = self._register(command)
+        reports = self._adapter.reports_transmission
+        host = self._host
+        # Without a transmission report (Milesight) the clock runs from the
+        # call and allows the worst-case wait behind the commands ahead on
+        # the entry, each holding the air at most GUARD seconds.
+        limit = host.queue_timeout if reports else host.command_timeout + ahead * GUARD
+        turn = Turn(host.air_gate)
         try:
-            async with self._lock:
-                if not command.future.done():
-                    await self._publish(command)
-                async with asyncio.timeout(self._host.command_timeout):
-                    return await command.future
+            async with asyncio.timeout(limit) as deadline:
+                loop = asyncio.get_running_loop()
+
+                def sent() -> None:
+                    if reports:
+                        deadline.reschedule(loop.time() + host.command_timeout)
+                    turn.release_after(GUARD)
+                    self._device.notify()
+
+                command.on_sent = sent
+                if await turn.take(command.future):
+                    async with self._lock:
+                        if not command.future.done():
+                            await self._publish(command)
+                    if reports:
+                        # A server that never reports this transmission must
+                        # not hold the air for every other socket.
+                        turn.release_after(host.command_timeout)
+                        self._device.notify()
+                    else:
+                        command.transmitted()
+                return await command.future
         except TimeoutError as err:
+            queued = command.state is CommandState.QUEUED
             command.state = CommandState.FAILED
-            raise CommandTimeout(self._device.dev_eui) from err
+            if queued:
+                raise QueuedTimeout(self._device.dev_eui, limit) from err
+            timeout = host.command_timeout if reports else limit
+            raise CommandTimeout(self._device.dev_eui, timeout) from err
         finally:
+            turn.release()
+            command.on_sent = None
             self.commands.remove(command)
             self._index.pop(command.correlation_id, None)
+            self._device.notify()
+
+    def _register(self, command: Command) -> int:
+        """Track command, replacing unpublished ones of its key; count those ahead."""
+        for older in self.commands:
+            if (
+                command.key is not None
+                and older.key == command.key
+                and older.published_at is None
+            ):
+                older.fail(Superseded(self._device.dev_eui))
+        ahead = len(self._index)
+        self.commands.append(command)
+        self._index[command.correlation_id] = command
+        self._device.notify()
+        return ahead
 
     def handle_uplink(self, decoded: Mapping[str, Any]) -> None:
-        """Confirm the sent commands this report answers."""
+        """Confirm the published commands this report answers.
+
+        A command still queued at the network server counts too: the report
+        proves the state whatever the server said (or did not say).
+        """
         for command in self.commands:
             if (
-                command.state is CommandState.SENT
+                command.published_at is not None
                 and command.accept is not None
                 and command.accept(decoded)
             ):
                 command.confirm(decoded)
 
     def handle_result(self, result: DownlinkResult, *, failed: bool) -> None:
-        """A network-server result without correlation id: every sent command."""
-        for command in self.commands:
-            if failed and command.state is CommandState.SENT:
+        """A network-server result without correlation id (ChirpStack v3)."""
+        published = [c for c in self.commands if c.published_at is not None]
+        if failed:
+            for command in published:
                 command.fail(DownlinkFailed(result.reason or result.status.value))
+        elif result.status in TRANSMITTED:
+            # The server sends a device's queue in order: the oldest first.
+            for command in published:
+                if command.state is CommandState.QUEUED:
+                    command.transmitted()
+                    break
 
     def fail_all(self, reason: str) -> None:
         """Fail everything still waiting (unload)."""

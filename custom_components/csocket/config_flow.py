@@ -58,6 +58,7 @@ from .const import (
     CONF_COMMAND_TIMEOUT,
     CONF_DEV_EUIS,
     CONF_MAX_SOCKETS,
+    CONF_QUEUE_TIMEOUT,
     CONF_SERVER,
     CONF_TLS,
     CONF_TLS_VERIFY,
@@ -66,6 +67,7 @@ from .const import (
     DEFAULT_COMMAND_TIMEOUT,
     DEFAULT_MAX_SOCKETS,
     DEFAULT_PORT,
+    DEFAULT_QUEUE_TIMEOUT,
     DOMAIN,
     MAX_SOCKETS_LIMIT,
     MQTT_DOMAIN,
@@ -139,6 +141,19 @@ _F_PORT: Final = NumberSelector(
         min=MIN_F_PORT, max=MAX_F_PORT, step=1, mode=NumberSelectorMode.BOX
     )
 )
+
+
+def _seconds(low: int, high: int) -> NumberSelector:
+    """A whole number of seconds typed in a box."""
+    return NumberSelector(
+        NumberSelectorConfig(
+            min=low,
+            max=high,
+            step=1,
+            mode=NumberSelectorMode.BOX,
+            unit_of_measurement="s",
+        )
+    )
 
 
 def _suggest(value: object) -> dict[str, object] | None:
@@ -642,6 +657,9 @@ class OptionsFlowHandler(OptionsFlowBase):
             CONF_COMMAND_TIMEOUT: int(
                 options.get(CONF_COMMAND_TIMEOUT, DEFAULT_COMMAND_TIMEOUT)
             ),
+            CONF_QUEUE_TIMEOUT: int(
+                options.get(CONF_QUEUE_TIMEOUT, DEFAULT_QUEUE_TIMEOUT)
+            ),
             CONF_AUTO_ADD: bool(options.get(CONF_AUTO_ADD, True)),
             CONF_MAX_SOCKETS: int(options.get(CONF_MAX_SOCKETS, DEFAULT_MAX_SOCKETS)),
             CONF_DEV_EUIS: "\n".join(options.get(CONF_DEV_EUIS, [])),
@@ -656,6 +674,7 @@ class OptionsFlowHandler(OptionsFlowBase):
                             user_input[CONF_AVAILABILITY_FACTOR]
                         ),
                         CONF_COMMAND_TIMEOUT: int(user_input[CONF_COMMAND_TIMEOUT]),
+                        CONF_QUEUE_TIMEOUT: int(user_input[CONF_QUEUE_TIMEOUT]),
                         CONF_AUTO_ADD: bool(user_input[CONF_AUTO_ADD]),
                         CONF_MAX_SOCKETS: int(
                             user_input.get(CONF_MAX_SOCKETS, DEFAULT_MAX_SOCKETS)
@@ -677,15 +696,10 @@ class OptionsFlowHandler(OptionsFlowBase):
                 ),
                 vol.Required(
                     CONF_COMMAND_TIMEOUT, default=values[CONF_COMMAND_TIMEOUT]
-                ): NumberSelector(
-                    NumberSelectorConfig(
-                        min=5,
-                        max=300,
-                        step=1,
-                        mode=NumberSelectorMode.BOX,
-                        unit_of_measurement="s",
-                    )
-                ),
+                ): _seconds(5, 300),
+                vol.Required(
+                    CONF_QUEUE_TIMEOUT, default=values[CONF_QUEUE_TIMEOUT]
+                ): _seconds(30, 3600),
                 vol.Required(CONF_AUTO_ADD, default=values[CONF_AUTO_ADD]): (
                     BooleanSelector()
                 ),

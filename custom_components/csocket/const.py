@@ -29,6 +29,7 @@ CONF_AUTO_ADD: Final = "auto_add"
 CONF_DEV_EUIS: Final = "dev_euis"
 CONF_COMMAND_TIMEOUT: Final = "command_timeout"
 CONF_MAX_SOCKETS: Final = "max_sockets"
+CONF_QUEUE_TIMEOUT: Final = "queue_timeout"
 
 DEFAULT_PORT: Final = 1883
 DEFAULT_TLS_PORT: Final = 8883
@@ -38,6 +39,8 @@ DEFAULT_COMMAND_TIMEOUT: Final = 30
 # application must not create devices (and their entities) without bound.
 DEFAULT_MAX_SOCKETS: Final = 500
 MAX_SOCKETS_LIMIT: Final = 10000
+# How long a command may wait for its turn on air (README "LoRaWAN airtime").
+DEFAULT_QUEUE_TIMEOUT: Final = 300
 # The device's factory reporting interval (user guide 3.3).
 DEFAULT_REPORT_INTERVAL: Final = 20 * 60
 AVAILABILITY_GRACE: Final = 60

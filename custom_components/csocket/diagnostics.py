@@ -52,6 +52,9 @@ def _device(hub: CsocketHub, device: SocketDevice) -> dict[str, Any]:
             {
                 "correlation_id": command.correlation_id,
                 "state": command.state.value,
+                "published_at": (
+                    command.published_at.isoformat() if command.published_at else None
+                ),
                 "sent_at": command.sent_at.isoformat() if command.sent_at else None,
                 "payload": command.payload.hex(),
             }

@@ -18,6 +18,7 @@ from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.util import dt as dt_util
 
 from . import codec
+from .airtime import AirGate
 from .availability import (
     AvailabilityTracker,
     is_periodic,
@@ -28,8 +29,10 @@ from .commands import Command, CommandQueue, dispatch_result
 from .const import (
     CONF_AVAILABILITY_FACTOR,
     CONF_COMMAND_TIMEOUT,
+    CONF_QUEUE_TIMEOUT,
     DEFAULT_AVAILABILITY_FACTOR,
     DEFAULT_COMMAND_TIMEOUT,
+    DEFAULT_QUEUE_TIMEOUT,
     DOMAIN,
 )
 from .dedup import FrameDedup
@@ -88,6 +91,7 @@ class CsocketHub:
         self._commands: dict[str, Command] = {}
         self.discovery = DiscoveryGate(hass, entry)
         self._remove_overlap_issue: Callable[[], None] = lambda: None
+        self.air_gate = AirGate()
         self.protobuf_issue = ProtobufIssue(hass, entry, adapter.protobuf_issue)
         self.quiet_log = QuietLog(_LOGGER)
         # Ignored.code -> its repair issue, naming the devices concerned.
@@ -118,6 +122,11 @@ class CsocketHub:
         return float(
             self.entry.options.get(CONF_COMMAND_TIMEOUT, DEFAULT_COMMAND_TIMEOUT)
         )
+
+    @property
+    def queue_timeout(self) -> float:
+        """Seconds a command may wait for the network server to transmit it."""
+        return float(self.entry.options.get(CONF_QUEUE_TIMEOUT, DEFAULT_QUEUE_TIMEOUT))
 
     # Lifecycle -----------------------------------------------------------
 

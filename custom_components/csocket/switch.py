@@ -19,7 +19,7 @@ from homeassistant.helpers.entity_platform import AddEntitiesCallback
 from .device import SocketDevice
 from .entity import CsocketControlEntity, async_setup_device_entities
 from .hub import CsocketHub
-from .util import async_configure, async_run_command
+from .util import SOCKET_STATUS, async_configure, async_run_command
 
 if TYPE_CHECKING:
     from . import CsocketConfigEntry
@@ -99,7 +99,10 @@ CONFIG_SWITCHES: tuple[CsocketSwitchEntityDescription, ...] = (
 )
 
 SOCKET = SwitchEntityDescription(
-    key="socket", name=None, device_class=SwitchDeviceClass.OUTLET
+    key="socket",
+    translation_key="socket",
+    name=None,
+    device_class=SwitchDeviceClass.OUTLET,
 )
 
 
@@ -122,7 +125,7 @@ async def async_setup_entry(
 class CsocketSocketSwitch(CsocketControlEntity, SwitchEntity):
     """The outlet. Shows only what the device confirmed, never a guess."""
 
-    _pending: bool | None = None
+    _unrecorded_attributes = frozenset({"pending_target", "command_state"})
 
     @property
     def available(self) -> bool:
@@ -140,8 +143,19 @@ class CsocketSocketSwitch(CsocketControlEntity, SwitchEntity):
 
     @property
     def extra_state_attributes(self) -> Mapping[str, Any]:
-        """The requested state while the device has not confirmed it."""
-        return {"pending_target": self._pending}
+        """The requested state and where its command is, until confirmed.
+
+        command_state is "queued" while the command waits for its turn on air
+        (in csocket or at the network server), "sent" once it was transmitted.
+        The command queue notifies the device at each step.
+        """
+        command = self.hub.queues[self.device.dev_eui].pending(SOCKET_STATUS)
+        if command is None:
+            return {"pending_target": None, "command_state": None}
+        return {
+            "pending_target": command.target,
+            "command_state": command.state.value,
+        }
 
     async def async_turn_on(self, **kwargs: Any) -> None:
         """Switch the socket on and wait for the device to confirm."""
@@ -152,13 +166,9 @@ class CsocketSocketSwitch(CsocketControlEntity, SwitchEntity):
         await self._async_switch(on=False)
 
     async def _async_switch(self, *, on: bool) -> None:
-        self._pending = on
-        self.async_write_ha_state()
-        try:
-            await async_run_command(self.hub, self.device, socket_status=on)
-        finally:
-            self._pending = None
-            self.async_write_ha_state()
+        # Sent even when the socket confirmed this state a moment ago: it may
+        # have been switched by its button since (README "LoRaWAN airtime").
+        await async_run_command(self.hub, self.device, socket_status=on)
 
 
 class CsocketConfigSwitch(CsocketControlEntity, SwitchEntity):

@@ -11,7 +11,7 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 
 from .batch import SettingUnknown
 from .codec import CodecError
-from .commands import CommandTimeout, DownlinkFailed
+from .commands import CommandTimeout, DownlinkFailed, QueuedTimeout, Superseded
 from .connection import DownlinkRefused, TransportError
 from .const import DOMAIN
 from .device import SocketDevice
@@ -32,6 +32,9 @@ _DOWNLINK_ERROR_KEYS = {
     DOWNLINK_INVALID_IDENTITY: "cannot_address_invalid_identity",
     DOWNLINK_TOPIC_MISMATCH: "cannot_address_topic_mismatch",
 }
+
+# The command key of the outlet: a newer on/off replaces one still queued.
+SOCKET_STATUS = "socket_status"
 
 
 def _error(key: str, device: SocketDevice, **placeholders: str) -> HomeAssistantError:
@@ -68,10 +71,12 @@ def translated_errors(hub: CsocketHub, device: SocketDevice) -> Iterator[None]:
             translation_key=f"{err.key}_state_unknown",
             translation_placeholders={"name": device.name},
         ) from err
+    except QueuedTimeout as err:
+        raise _error("queue_timeout", device, timeout=f"{err.timeout:g}") from err
     except CommandTimeout as err:
-        raise _error(
-            "command_timeout", device, timeout=f"{hub.command_timeout:g}"
-        ) from err
+        raise _error("command_timeout", device, timeout=f"{err.timeout:g}") from err
+    except Superseded as err:
+        raise _error("superseded", device) from err
     except DownlinkFailed as err:
         raise _error("downlink_failed", device, reason=str(err)) from err
     except DownlinkRefused as err:
@@ -94,18 +99,20 @@ async def async_run_command(
     try:
         with translated_errors(hub, device):
             await hub.queues[device.dev_eui].async_command(
-                {"socket_status": socket_status},
-                accept=lambda decoded: decoded.get("socket_status") is socket_status,
+                {SOCKET_STATUS: socket_status},
+                accept=lambda decoded: decoded.get(SOCKET_STATUS) is socket_status,
+                key=SOCKET_STATUS,
             )
     except HomeAssistantError as err:
-        if not isinstance(err.__cause__, CommandTimeout):
+        cause = err.__cause__
+        if not isinstance(cause, CommandTimeout) or isinstance(cause, QueuedTimeout):
             raise
         current = device.measurements.socket_status
         _LOGGER.warning(
             "Socket %s did not confirm switching %s within %s s; it stays %s",
             device.name,
             state,
-            hub.command_timeout,
+            f"{cause.timeout:g}",
             "unknown" if current is None else ("on" if current else "off"),
         )
         sent_at = device.command_sent_at

@@ -66,6 +66,8 @@ class MilesightAdapter(JsonAdapter):
     """Milesight/Linovision UG6x embedded network server."""
 
     kind = ServerKind.MILESIGHT
+    # The gateway's built-in server publishes no downlink events at all.
+    reports_transmission = False
     defaults: ClassVar[Mapping[str, Any]] = {
         CONF_UPLINK_TOPIC: DEFAULT_UPLINK_TOPIC,
         CONF_DOWNLINK_TOPIC: DEFAULT_DOWNLINK_TOPIC,

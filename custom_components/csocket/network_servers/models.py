@@ -180,6 +180,8 @@ class Adapter(abc.ABC):
     # The loopback probe (probe.py) checks a third-party broker's ACL; a
     # network server that is its own broker may refuse the publish.
     loopback_probe: bool = True
+    # The server reports when a downlink leaves the gateway (DownlinkStatus.SENT).
+    reports_transmission: bool = True
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         """Store the configuration (keys CONF_*)."""
