@@ -17,7 +17,8 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 
 from custom_components.csocket.airtime import AirGate
 from custom_components.csocket.batch import SettingUnknown, complete, frames, merge
-from custom_components.csocket.commands import CommandQueue, CommandState
+from custom_components.csocket.command import CommandState
+from custom_components.csocket.commands import CommandQueue
 from custom_components.csocket.const import CONF_COMMAND_TIMEOUT
 from custom_components.csocket.device import SocketDevice
 from custom_components.csocket.network_servers import (

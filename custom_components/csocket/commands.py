@@ -2,30 +2,35 @@
 
 Each command gets its correlation id before it is published, so a network
 server's result that arrives before the publish returns still finds it. Each
-command keeps an explicit state: queued (waiting for its turn on air in
-csocket, airtime.py, or at the network server), sent (the server reported the
-transmission), confirmed, failed. Where the server reports transmission, the
-time the socket has to confirm starts then; until then a separate, generous
-bound applies. Settings requested in the same event-loop turn are merged field
-by field and go out in as few frames as fit.
+command keeps an explicit state (command.py): queued (waiting for its turn on
+air in csocket, airtime.py, or at the network server), sent (the server
+reported the transmission), confirmed, failed. Where the server reports
+transmission, the time the socket has to confirm starts then; until then a
+separate, generous bound applies. Settings requested in the same event-loop
+turn go out together (configure.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
-from collections.abc import Callable, Coroutine, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
-from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 from homeassistant.util import dt as dt_util
 
 from . import codec
 from .airtime import GUARD, AirGate, Turn
-from .batch import SettingUnknown, complete, frames, merge, validate
+from .command import (
+    TRANSMITTED,
+    Command,
+    CommandState,
+    CommandTimeout,
+    DownlinkFailed,
+    QueuedTimeout,
+    Superseded,
+)
+from .configure import SettingsFlush, SettingsHost
 from .connection import CannotConnect
 from .network_servers import DownlinkStatus
 
@@ -35,88 +40,6 @@ if TYPE_CHECKING:
     from .transport import Transport
 
 _LOGGER = logging.getLogger(__name__)
-
-
-# Results that say the frame left the gateway (an acknowledgement implies it).
-TRANSMITTED: Final = frozenset({DownlinkStatus.SENT, DownlinkStatus.ACKNOWLEDGED})
-
-
-class DownlinkFailed(Exception):
-    """The network server reported that a downlink failed."""
-
-
-class CommandTimeout(Exception):
-    """The device did not confirm a command in time."""
-
-    def __init__(self, dev_eui: str, timeout: float) -> None:
-        """Name the socket and the seconds it had."""
-        super().__init__(dev_eui)
-        self.timeout = timeout
-
-
-class QueuedTimeout(CommandTimeout):
-    """The command never left the gateway within the queued bound."""
-
-
-class Superseded(Exception):
-    """A newer command to the same socket replaced this one before it was sent."""
-
-
-class CommandState(StrEnum):
-    """Where a command is on its way to the socket."""
-
-    QUEUED = "queued"
-    SENT = "sent"
-    CONFIRMED = "confirmed"
-    FAILED = "failed"
-
-
-@dataclass(slots=True, eq=False)
-class Command:
-    """One downlink and its outcome."""
-
-    payload: bytes
-    accept: Callable[[Mapping[str, Any]], bool] | None = None
-    # What it sets, e.g. ("socket_status", True): a newer command with the same
-    # key replaces this one while it has not been published.
-    key: str | None = None
-    target: Any = None
-    correlation_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    state: CommandState = CommandState.QUEUED
-    published_at: datetime | None = None
-    sent_at: datetime | None = None  # transmission (or publish, unreported)
-    on_sent: Callable[[], None] | None = None
-    future: asyncio.Future[Mapping[str, Any]] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
-
-    def transmitted(self) -> None:
-        """The frame left the gateway: the socket's time to confirm starts."""
-        if self.state is CommandState.QUEUED and not self.future.done():
-            self.state = CommandState.SENT
-            self.sent_at = dt_util.utcnow()
-            if self.on_sent is not None:
-                self.on_sent()
-
-    def confirm(self, decoded: Mapping[str, Any]) -> None:
-        """The socket's report confirms the command."""
-        if not self.future.done():
-            self.state = CommandState.CONFIRMED
-            self.future.set_result(decoded)
-
-    def fail(self, err: Exception) -> None:
-        """The command failed (network server, broker or unload)."""
-        if not self.future.done():
-            self.state = CommandState.FAILED
-            self.future.set_exception(err)
-
-
-@dataclass(slots=True, eq=False)
-class _Part:
-    """One caller's settings waiting for the shared frame."""
-
-    settings: Mapping[str, Any]
-    future: asyncio.Future[None]
 
 
 def dispatch_result(
@@ -137,7 +60,7 @@ def dispatch_result(
         queue.handle_result(result, failed=failed)
 
 
-class QueueHost(Protocol):
+class QueueHost(SettingsHost, Protocol):
     """What a queue needs from the entry that owns it."""
 
     @property
@@ -151,12 +74,6 @@ class QueueHost(Protocol):
     @property
     def air_gate(self) -> AirGate:
         """The entry's turns on air (airtime.py)."""
-
-    def spawn(self, coro: Coroutine[Any, Any, None], dev_eui: str) -> None:
-        """Run a background task that ends with the entry."""
-
-    def settings_sent(self, device: SocketDevice, settings: Mapping[str, Any]) -> None:
-        """Settings went out; the device may never report them back."""
 
 
 class CommandQueue:
@@ -177,7 +94,7 @@ class CommandQueue:
         self._index = index
         self._host = host
         self._lock = asyncio.Lock()
-        self._batch: list[_Part] | None = None
+        self._settings = SettingsFlush(device, host, self._publish_frames)
         self.commands: list[Command] = []
 
     async def _publish(
@@ -200,6 +117,11 @@ class CommandQueue:
             self._device.dev_eui,
             command.payload.hex(),
         )
+
+    async def _publish_frames(self, frames: list[bytes]) -> None:
+        async with self._lock:
+            for frame in frames:
+                await self._publish(Command(frame))
 
     async def async_send(
         self, payload: bytes, *, f_port: int | None = None, confirmed: bool = False
@@ -324,69 +246,8 @@ class CommandQueue:
         """Fail everything still waiting (unload)."""
         for command in self.commands:
             command.fail(CannotConnect(reason))
-        for part in self._batch or ():
-            if not part.future.done():
-                part.future.set_exception(CannotConnect(reason))
+        self._settings.fail_all(reason)
 
     async def async_configure(self, settings: Mapping[str, Any]) -> None:
-        """Send settings; those of the same loop turn share a frame.
-
-        The device does not confirm settings: what was sent is handed to
-        the host so it is remembered until the device reports it.
-        """
-        validate(settings)
-        if self._batch is None:
-            self._batch = []
-            asyncio.get_running_loop().call_soon(
-                lambda: self._host.spawn(self._flush(), self._device.dev_eui)
-            )
-        part = _Part(settings, asyncio.get_running_loop().create_future())
-        self._batch.append(part)
-        await asyncio.shield(part.future)
-
-    def _plan(self, parts: list[_Part]) -> tuple[dict[str, Any], list[_Part]]:
-        """Merged, completed settings of the parts that can be sent."""
-        while True:
-            settings: dict[str, Any] = {}
-            refused: set[str] = set()
-            for key, value in merge([part.settings for part in parts]).items():
-                try:
-                    settings[key] = complete(self._device, key, value)
-                except SettingUnknown:
-                    refused.add(key)
-            if not refused:
-                return settings, parts
-            # Refuse only the callers that asked for an incomplete setting.
-            kept: list[_Part] = []
-            for part in parts:
-                if bad := refused & part.settings.keys():
-                    part.future.set_exception(SettingUnknown(min(bad)))
-                else:
-                    kept.append(part)
-            parts = kept
-
-    async def _flush(self) -> None:
-        batch, self._batch = self._batch or [], None
-        settings, parts = self._plan(batch)
-        if not parts:
-            return
-        try:
-            async with self._lock:
-                for frame in frames(settings):
-                    await self._publish(Command(frame))
-        except BaseException as err:
-            # Hand every failure, unloading included, to the waiting callers.
-            for part in parts:
-                if not part.future.done():
-                    part.future.set_exception(
-                        err
-                        if isinstance(err, Exception)
-                        else CannotConnect("csocket is unloading")
-                    )
-            if not isinstance(err, Exception):
-                raise
-            return
-        self._host.settings_sent(self._device, settings)
-        for part in parts:
-            if not part.future.done():
-                part.future.set_result(None)
+        """Send settings; those of the same loop turn share a frame (configure.py)."""
+        await self._settings.async_configure(settings)

@@ -25,7 +25,8 @@ from .availability import (
     received_time,
     report_interval,
 )
-from .commands import Command, CommandQueue, dispatch_result
+from .command import Command
+from .commands import CommandQueue, dispatch_result
 from .const import (
     CONF_AVAILABILITY_FACTOR,
     CONF_COMMAND_TIMEOUT,

@@ -11,7 +11,7 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 
 from .batch import SettingUnknown
 from .codec import CodecError
-from .commands import CommandTimeout, DownlinkFailed, QueuedTimeout, Superseded
+from .command import CommandTimeout, DownlinkFailed, QueuedTimeout, Superseded
 from .connection import DownlinkRefused, TransportError
 from .const import DOMAIN
 from .device import SocketDevice
