@@ -1,4 +1,4 @@
-"""Ending csocket's persistent MQTT session (reconfigure, entry removal)."""
+"""The dedicated broker transport: receiving, and ending its persistent session."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.csocket.connection import BrokerSettings, async_end_session
 from custom_components.csocket.const import DOMAIN
 from custom_components.csocket.mqtt_client import CsocketClient
+from custom_components.csocket.network_servers import Subscription
+from custom_components.csocket.transport import BrokerTransport
 
 from .broker import Broker
 from .common import PASSWORD, USER
@@ -104,3 +106,45 @@ async def test_end_session_drops_the_queued_uplinks(
         async with asyncio.timeout(5):
             message = await anext(aiter(again.messages))
     assert message.payload == b"sentinel"
+
+
+async def test_a_failing_message_handler_keeps_the_connection(
+    hass: HomeAssistant, broker: Broker, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Messages reach the handler straight from paho; an exception stays there.
+
+    Raised into paho, it would end the connection; instead it is logged once
+    and the messages after it still arrive on the same connection.
+    """
+    entry = MockConfigEntry(domain=DOMAIN)
+    entry.add_to_hass(hass)
+    transport = BrokerTransport(
+        hass, entry, BrokerSettings(host=broker.host, port=broker.port)
+    )
+    received: list[bytes] = []
+    states: list[bool] = []
+    done = asyncio.Event()
+
+    def on_message(topic: str, payload: bytes) -> None:
+        assert topic == TOPIC
+        received.append(payload)
+        if payload == b"sentinel":
+            done.set()
+        else:
+            raise ValueError(payload)
+
+    transport.on_message = on_message
+    transport.on_state = states.append
+    await transport.async_start([Subscription(TOPIC, 1)])
+    try:
+        for payload in (b"bad 1", b"bad 2", b"sentinel"):
+            await broker.publish(TOPIC, payload)
+        async with asyncio.timeout(5):
+            await done.wait()
+    finally:
+        await transport.async_stop()
+
+    assert received == [b"bad 1", b"bad 2", b"sentinel"]
+    assert states == [True, False]  # one connection, ended only by the stop
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert [r.getMessage() for r in errors] == ["Error handling an MQTT message"]

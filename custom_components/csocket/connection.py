@@ -11,7 +11,7 @@ import contextlib
 import logging
 import ssl
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -142,15 +142,21 @@ def classify_error(err: Exception) -> TransportError:
     return CannotConnect(text or type(err).__name__)
 
 
-def _make_client(
+async def open_client(  # noqa: PLR0913 - keyword-only options of one client
     settings: BrokerSettings,
     tls_context: ssl.SSLContext | None,
     *,
     identifier: str,
     persistent: bool,
-    protocol: ProtocolVersion,
+    protocol: ProtocolVersion = ProtocolVersion.V5,
+    on_message: Callable[[str, bytes], None] | None = None,
 ) -> CsocketClient:
-    return CsocketClient(
+    """A connected client: MQTT 5, or 3.1.1 when the broker refuses MQTT 5.
+
+    `on_message` receives every message from the moment the client connects
+    (a persistent session's queued ones arrive before any subscribe).
+    """
+    client = CsocketClient(
         settings.host,
         settings.port,
         username=settings.username,
@@ -159,26 +165,9 @@ def _make_client(
         # A persistent session lets the broker queue QoS 1 uplinks while HA restarts.
         persistent=persistent,
         protocol=protocol,
+        on_message=on_message,
         tls_context=tls_context,
         timeout=CONNECT_TIMEOUT,
-    )
-
-
-async def open_client(
-    settings: BrokerSettings,
-    tls_context: ssl.SSLContext | None,
-    *,
-    identifier: str,
-    persistent: bool,
-    protocol: ProtocolVersion = ProtocolVersion.V5,
-) -> CsocketClient:
-    """A connected client: MQTT 5, or 3.1.1 when the broker refuses MQTT 5."""
-    client = _make_client(
-        settings,
-        tls_context,
-        identifier=identifier,
-        persistent=persistent,
-        protocol=protocol,
     )
     try:
         await client.__aenter__()
@@ -197,6 +186,7 @@ async def open_client(
             identifier=identifier,
             persistent=persistent,
             protocol=ProtocolVersion.V311,
+            on_message=on_message,
         )
     return client
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
@@ -22,12 +22,15 @@ from paho.mqtt.client import (
     CleanStartOption,
     Client,
     DisconnectFlags,
+    MQTTMessage,
 )
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 _T = TypeVar("_T")
+
+_LOGGER = logging.getLogger(__name__)
 
 # aiomqtt's and paho's own records go to their own logger (listed in the
 # manifest), not to csocket's.
@@ -73,9 +76,16 @@ class CsocketClient(aiomqtt.Client):
         *args: Any,
         protocol: ProtocolVersion,
         persistent: bool,
+        on_message: Callable[[str, bytes], None] | None = None,
         **kwargs: Any,
     ) -> None:
-        """Connect with `protocol`; a persistent session survives disconnects."""
+        """Connect with `protocol`; a persistent session survives disconnects.
+
+        With `on_message`, each message goes straight to it from paho's read
+        callback (on the event loop) instead of through aiomqtt's `Message`,
+        queue and `messages` iterator, a task and a wait per message;
+        `messages` then only ends, with MqttError, when the connection does.
+        """
         properties: Properties | None = None
         clean_start: CleanStartOption = MQTT_CLEAN_START_FIRST_ONLY
         if protocol is ProtocolVersion.V5:
@@ -98,6 +108,8 @@ class CsocketClient(aiomqtt.Client):
         # reason, e.g. "session taken over"), rather than going away.
         self.sent_away = False
         self._refused: dict[int, ReasonCode] = {}
+        self._deliver = on_message
+        self._delivery_failed = False
 
     async def publish_or_refusal(
         self, topic: str, payload: bytes, *, qos: int, wait: float
@@ -128,6 +140,20 @@ class CsocketClient(aiomqtt.Client):
         if reason_code.is_failure:
             self._refused[mid] = reason_code
         super()._on_publish(client, userdata, mid, reason_code, properties)
+
+    def _on_message(self, client: Client, userdata: Any, message: MQTTMessage) -> None:
+        deliver = self._deliver
+        if deliver is None:
+            super()._on_message(client, userdata, message)
+            return
+        # An exception raised into paho would end the connection: log it,
+        # once per connection, and go on with the next message.
+        try:
+            deliver(message.topic, message.payload)
+        except Exception:
+            if not self._delivery_failed:
+                self._delivery_failed = True
+                _LOGGER.exception("Error handling an MQTT message")
 
     def _on_disconnect(
         self,

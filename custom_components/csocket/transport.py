@@ -154,9 +154,14 @@ class BrokerTransport(Transport):
             identifier=self._client_id,
             persistent=True,
             protocol=self._protocol,
+            on_message=self._deliver,
         )
         self._protocol = client.protocol
         return client
+
+    def _deliver(self, topic: str, payload: bytes) -> None:
+        # Looked up per message: the hub may set on_message after we start.
+        self.on_message(topic, payload)
 
     async def _run(self, client: CsocketClient | None) -> None:
         """Receive until cancelled; reconnect as soon as the broker is back."""
@@ -173,6 +178,8 @@ class BrokerTransport(Transport):
                 self._client = client
                 self._connection_up()
                 up_since = time.monotonic()
+                # Messages go to _deliver as they arrive; this waits for the
+                # connection's end (and would pass on any aiomqtt queued).
                 async for message in client.messages:
                     payload = message.payload
                     self.on_message(
