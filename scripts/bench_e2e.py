@@ -193,8 +193,8 @@ def socket_of(i: int, count: int, sockets: int) -> int:
 def publisher(args: argparse.Namespace) -> None:
     """Publish a plan of uplinks; stdin 'go' starts it; prints publish times."""
     # Only the publisher needs paho.
-    from paho.mqtt.client import Client  # noqa: PLC0415
-    from paho.mqtt.enums import CallbackAPIVersion  # noqa: PLC0415
+    from paho.mqtt.client import Client  # noqa: PLC0415 - publisher process only
+    from paho.mqtt.enums import CallbackAPIVersion  # noqa: PLC0415 - same
 
     codec = load_codec(Path(args.source))
     messages = [

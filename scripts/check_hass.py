@@ -46,14 +46,14 @@ PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
 # Only csocket's own modules: they need Home Assistant, which this venv has.
-from custom_components.csocket.const import (  # noqa: E402
+from custom_components.csocket.const import (  # noqa: E402 - after sys.path
     CONF_CLIENT_ID,
     CONF_SERVER,
     CONF_TRANSPORT,
     DOMAIN,
     TRANSPORT_BROKER,
 )
-from custom_components.csocket.network_servers import (  # noqa: E402
+from custom_components.csocket.network_servers import (  # noqa: E402 - same
     CONF_APPLICATION_ID,
     CONF_F_PORT,
     ServerKind,

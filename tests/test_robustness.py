@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+from unittest.mock import patch
 
 import pytest
 from homeassistant.components.switch import DOMAIN as SWITCH_DOMAIN
@@ -233,8 +234,6 @@ async def test_controls_follow_the_broker_connection(
     hass: HomeAssistant, broker: Broker
 ) -> None:
     """Controls go unavailable with the broker and come back with it."""
-    from unittest.mock import patch  # noqa: PLC0415
-
     entry = make_entry(broker)
     await setup_entry(hass, entry)
     await send_uplink(hass, broker, *cs4_uplink(REPORT))
