@@ -28,7 +28,7 @@ class CsocketBinarySensorEntityDescription(BinarySensorEntityDescription):
     """A binary sensor and how to read it from the device model."""
 
     value_fn: Callable[[SocketDevice], bool | None]
-    # The device fields value_fn reads (SocketDevice.changed).
+    # The device fields value_fn reads (SocketDevice.notify).
     reads: frozenset[str]
     # An ongoing outage silences the socket: keep showing it past the window.
     available_while_on: bool = False

@@ -112,12 +112,12 @@ class SocketDevice:
     last_events: list[str] = field(default_factory=list)
     # When the last command went out (runtime only).
     command_sent_at: datetime | None = None
-    # What the notification in progress changed: field names, LINK, EVENTS;
-    # None when anything may have changed.
-    changed: frozenset[str] | None = None
-    # What the last uplink changed (see `changed`).
+    # What the last uplink changed: field names whose value changed, LINK,
+    # EVENTS, "delay_task" (see `notify`).
     uplink_changes: frozenset[str] = frozenset()
-    _listeners: list[Callable[[], None]] = field(default_factory=list)
+    _listeners: list[tuple[Callable[[], None], frozenset[str] | None]] = field(
+        default_factory=list
+    )
 
     def __post_init__(self) -> None:
         """Default the display name to the network server's name."""
@@ -192,14 +192,14 @@ class SocketDevice:
         self._apply_delay_task(decoded, now)
         was_out = self.measurements.power_outage is True
         old_current = self.measurements.current
-        self.state.apply(new)
+        changes: set[str] = self.state.apply(new)
         events = self._events(
             new,
             changed=bool(decoded.get("socket_changed")),
             was_out=was_out,
             old_current=old_current,
         )
-        changes = {LINK, *new}
+        changes.add(LINK)
         if self.delay_task is not task:
             changes.add("delay_task")
         if events:
@@ -290,16 +290,23 @@ class SocketDevice:
             elif key in SETTING_FIELDS:
                 self.state.record_sent(key, value)
 
-    def async_add_listener(self, listener: Callable[[], None]) -> Callable[[], None]:
-        """Call `listener` on every change; returns the remover."""
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener)
+    def async_add_listener(
+        self, listener: Callable[[], None], reads: frozenset[str] | None = None
+    ) -> Callable[[], None]:
+        """Call `listener` on changes of the fields it `reads` (None: any).
+
+        Returns the remover.
+        """
+        entry = (listener, reads)
+        self._listeners.append(entry)
+        return lambda: self._listeners.remove(entry)
 
     def notify(self, changed: frozenset[str] | None = None) -> None:
-        """Tell every listener the model changed (`changed`: what, if known)."""
-        self.changed = changed
-        try:
-            for listener in list(self._listeners):
+        """Tell the listeners the model changed (`changed`: what, if known).
+
+        An uplink changes a few fields of sixteen entities: the check is made
+        here, not in a call to each entity.
+        """
+        for listener, reads in list(self._listeners):
+            if changed is None or reads is None or not reads.isdisjoint(changed):
                 listener()
-        finally:
-            self.changed = None

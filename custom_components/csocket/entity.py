@@ -28,7 +28,7 @@ class CsocketEntity(Entity):
     _written: tuple[Any, ...] | None = None
     # What the write in progress shows, when the caller computed it already.
     _fresh: tuple[Any, ...] | None = None
-    # The device fields (see SocketDevice.changed) the state depends on, when
+    # The device fields (see SocketDevice.notify) the state depends on, when
     # the description does not say; None: any change may matter.
     _reads: ClassVar[frozenset[str] | None] = None
 
@@ -61,7 +61,9 @@ class CsocketEntity(Entity):
     async def async_added_to_hass(self) -> None:
         """Follow the device model."""
         await super().async_added_to_hass()
-        self.async_on_remove(self.device.async_add_listener(self._handle_device_update))
+        self.async_on_remove(
+            self.device.async_add_listener(self._handle_device_update, self._fields)
+        )
 
     def _shown(self) -> tuple[Any, ...]:
         """Everything of the state that a device update can change.
@@ -91,12 +93,8 @@ class CsocketEntity(Entity):
 
     @callback
     def _handle_device_update(self) -> None:
-        # An uplink changes a few fields; only the entities reading them look.
-        changed = self.device.changed
-        fields = self._fields
-        if changed is not None and fields is not None and fields.isdisjoint(changed):
-            return
-        # Building and setting an unchanged state costs far more than
+        # Called when a field the entity reads changed (see __init__), or
+        # anything may have. Building and setting an unchanged state costs far more than
         # comparing these few values.
         shown = self._shown()
         if shown == self._written and not self.force_update:

@@ -8,7 +8,7 @@ from homeassistant.components.event import EventEntity, EventEntityDescription
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
 
-from .device import EVENT_TYPES
+from .device import EVENT_TYPES, EVENTS
 from .entity import CsocketEntity, async_setup_device_entities
 
 if TYPE_CHECKING:
@@ -37,6 +37,8 @@ async def async_setup_entry(
 
 class CsocketEvent(CsocketEntity, EventEntity):
     """Fires when an uplink reveals an outage, a restore or an overcurrent."""
+
+    _reads = frozenset({EVENTS})
 
     @property
     def available(self) -> bool:

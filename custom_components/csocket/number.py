@@ -33,7 +33,7 @@ class CsocketNumberEntityDescription(NumberEntityDescription):
     """A numeric setting: how to read it and which command sets it."""
 
     value_fn: Callable[[SocketDevice], float | None]
-    # The device fields value_fn reads (SocketDevice.changed).
+    # The device fields value_fn reads (SocketDevice.notify).
     reads: frozenset[str]
     command_fn: Callable[[SocketDevice, float], dict[str, Any]]
 

@@ -47,7 +47,7 @@ class CsocketSensorEntityDescription(SensorEntityDescription):
     attrs_fn: Callable[[SocketDevice], dict[str, Any] | None] = lambda _d: None
     # Link facts stay true while the socket is quiet, when they matter most.
     always_available: bool = False
-    # The device fields value_fn and attrs_fn read (SocketDevice.changed).
+    # The device fields value_fn and attrs_fn read (SocketDevice.notify).
     reads: frozenset[str]
 
 

@@ -99,19 +99,30 @@ class SocketState:
         value = getattr(self.reported, key)
         return getattr(self.sent, key) if value is None else value
 
-    def apply(self, values: Mapping[str, Any]) -> None:
-        """Merge decoded state fields (echo-only fields already removed)."""
+    def apply(self, values: Mapping[str, Any]) -> set[str]:
+        """Merge decoded state fields (echo-only fields already removed).
+
+        Returns the fields whose value changed: a periodic report repeats
+        most of them, and only a change needs an entity to look.
+        """
+        changed: set[str] = set()
         for key, value in values.items():
             if key in MEASUREMENT_FIELDS:
-                setattr(self.measurements, key, value)
+                if getattr(self.measurements, key) != value:
+                    setattr(self.measurements, key, value)
+                    changed.add(key)
             elif key in SETTING_FIELDS:
+                before = self.setting(key)
                 self.reported.set(key, value)
                 # A reported setting supersedes what csocket sent.
                 self.sent.set(key, None)
+                if self.setting(key) != before:
+                    changed.add(key)
             elif key in INFO_FIELDS:
                 setattr(self.info, key, value)
             else:
                 self.info.other[key] = value
+        return changed
 
     def record_sent(self, key: str, value: Any) -> None:
         """A setting csocket sent; the device's next report of it replaces it."""

@@ -35,6 +35,8 @@ class CsocketSwitchEntityDescription(SwitchEntityDescription):
     """A setting switch: how to read it and which command sets it."""
 
     value_fn: Callable[[SocketDevice], bool | None]
+    # The device field value_fn reads (SocketDevice.notify).
+    reads: frozenset[str]
     command_fn: Callable[[SocketDevice, bool], dict[str, Any]]
 
 
@@ -63,6 +65,7 @@ CONFIG_SWITCHES: tuple[CsocketSwitchEntityDescription, ...] = (
         entity_category=EntityCategory.CONFIG,
         # Rarely used: every enabled entity costs memory and start time.
         entity_registry_enabled_default=False,
+        reads=frozenset({"led_enabled"}),
         value_fn=_flag("led_enabled"),
         command_fn=lambda _device, on: {"led_enabled": on},
     ),
@@ -71,6 +74,7 @@ CONFIG_SWITCHES: tuple[CsocketSwitchEntityDescription, ...] = (
         translation_key="button_lock",
         entity_category=EntityCategory.CONFIG,
         entity_registry_enabled_default=False,
+        reads=frozenset({"button_lock"}),
         value_fn=_flag("button_lock"),
         command_fn=lambda _device, on: {"button_lock": on},
     ),
@@ -79,6 +83,7 @@ CONFIG_SWITCHES: tuple[CsocketSwitchEntityDescription, ...] = (
         translation_key="energy_recording",
         entity_category=EntityCategory.CONFIG,
         entity_registry_enabled_default=False,
+        reads=frozenset({"power_consumption_enabled"}),
         value_fn=_flag("power_consumption_enabled"),
         command_fn=lambda _device, on: {"power_consumption_enabled": on},
     ),
@@ -86,6 +91,7 @@ CONFIG_SWITCHES: tuple[CsocketSwitchEntityDescription, ...] = (
         key="overcurrent_alarm",
         translation_key="overcurrent_alarm",
         entity_category=EntityCategory.CONFIG,
+        reads=frozenset({"overcurrent_alarm"}),
         value_fn=_enabled("overcurrent_alarm"),
         command_fn=_threshold_command("overcurrent_alarm"),
     ),
@@ -93,6 +99,7 @@ CONFIG_SWITCHES: tuple[CsocketSwitchEntityDescription, ...] = (
         key="overcurrent_protection",
         translation_key="overcurrent_protection",
         entity_category=EntityCategory.CONFIG,
+        reads=frozenset({"overcurrent_protection"}),
         value_fn=_enabled("overcurrent_protection"),
         command_fn=_threshold_command("overcurrent_protection"),
     ),
@@ -126,6 +133,8 @@ class CsocketSocketSwitch(CsocketControlEntity, SwitchEntity):
     """The outlet. Shows only what the device confirmed, never a guess."""
 
     _unrecorded_attributes = frozenset({"pending_target", "command_state"})
+    # The command attributes change with a full notification (commands.py).
+    _reads = frozenset({"socket_status"})
 
     @property
     def available(self) -> bool:
