@@ -700,6 +700,8 @@ class Results:
     action_ms: list[float] = field(default_factory=list)
     rss_per_socket_kib: float = 0.0
     rss_mb: tuple[float, float] = (0.0, 0.0)
+    # CPU share per SPLIT category (with --py-spy).
+    split: dict[str, float] = field(default_factory=dict)
     load_s: float = 0.0
     start_s: float = 0.0
     restored: str = ""
@@ -964,6 +966,25 @@ class Bench:
             result.restored = f"{restored} of {len(side.last)}"
             result.missing.append(f"{len(side.last) - restored} values not restored")
 
+    async def measured_run(self, side: Side, run: int) -> None:
+        """One run of one side: uplinks/s and CPU (the first one profiled)."""
+        profiler = self.profile(side, "run") if run == 0 else None
+        try:
+            rate, cpu = await self.run_until_last(side, self.args.uplinks)
+        finally:
+            stop(profiler, 30, signal.SIGINT)
+        result = self.results[side.kind]
+        if profiler is not None:
+            result.split = cpu_split(
+                Path(self.args.py_spy) / f"{side.kind}-{side.sockets}-run.txt"
+            )
+        result.rates.append(rate)
+        result.cpu_ms.append(cpu)
+        print(
+            f"  run {run + 1} {side.kind}: {rate:.0f} uplinks/s, "
+            f"{cpu:.3f} ms CPU per uplink"
+        )
+
     async def run(self) -> None:
         """Every phase, sides alternating."""
         args = self.args
@@ -994,17 +1015,7 @@ class Bench:
         for run in range(args.runs):
             order = self.sides if run % 2 == 0 else self.sides[::-1]
             for side in order:
-                profiler = self.profile(side, "run") if run == 0 else None
-                try:
-                    rate, cpu = await self.run_until_last(side, args.uplinks)
-                finally:
-                    stop(profiler, 30, signal.SIGINT)
-                self.results[side.kind].rates.append(rate)
-                self.results[side.kind].cpu_ms.append(cpu)
-                print(
-                    f"  run {run + 1} {side.kind}: {rate:.0f} uplinks/s, "
-                    f"{cpu:.3f} ms CPU per uplink"
-                )
+                await self.measured_run(side, run)
         for side in self.sides:
             result = self.results[side.kind]
             rss = rss_bytes(side.pid)
@@ -1033,6 +1044,32 @@ def pct(values: list[float], q: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+# Where a side's hass CPU goes, from py-spy's stacks of the first run: the
+# first category whose marker is in a sample's stack takes the sample.
+SPLIT: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("state writes (Home Assistant)", ("Entity._async_write_ha_state (",)),
+    (
+        "the integration's own code",
+        ("CsocketHub.async_handle_message (", "MQTT._async_mqtt_on_message ("),
+    ),
+    ("MQTT client and event loop", ("BaseEventLoop.run_forever (",)),
+    ("other threads", ("",)),
+)
+
+
+def cpu_split(path: Path) -> dict[str, float]:
+    """Share of each SPLIT category in py-spy's raw (collapsed) stacks."""
+    counts = dict.fromkeys((name for name, _ in SPLIT), 0)
+    for line in path.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        for name, markers in SPLIT:
+            if any(marker in stack for marker in markers):
+                counts[name] += int(n)
+                break
+    total = sum(counts.values()) or 1
+    return {name: count / total for name, count in counts.items()}
 
 
 def memory(r: Results) -> str:
@@ -1095,6 +1132,16 @@ def table(all_results: dict[int, dict[str, Results]]) -> str:
                 f"{c.load_s:.2f} s / {c.start_s:.1f} s (with their values)",
                 f"{t.load_s:.2f} s (MQTT) / {t.start_s:.1f} s",
                 "",
+            ),
+            *(
+                (
+                    f"hass CPU per uplink: {name} (py-spy)",
+                    f"{c.split[name] * cpu_c:.3f} ms ({c.split[name]:.0%})",
+                    f"{t.split[name] * cpu_t:.3f} ms ({t.split[name]:.0%})",
+                    "",
+                )
+                for name, _ in SPLIT
+                if c.split and t.split
             ),
             ("values restored after a restart", c.restored, t.restored, ""),
             (
