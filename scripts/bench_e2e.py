@@ -267,6 +267,22 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+async def settle(pid: int, limit: float = 300) -> None:
+    """Wait until a process is idle (under 5 % CPU for 3 s).
+
+    After 10 000 sockets are discovered, Home Assistant saves its registries
+    (delayed 10 s; seconds of serialising): a measured run must not include it.
+    """
+    deadline = time.monotonic() + limit
+    quiet = 0
+    before = cpu_seconds(pid)
+    while quiet < 3 and time.monotonic() < deadline:
+        await asyncio.sleep(1)
+        now = cpu_seconds(pid)
+        quiet = quiet + 1 if now - before < 0.05 else 0
+        before = now
+
+
 def rss_bytes(pid: int) -> int:
     """Resident set size of a process."""
     return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
@@ -985,6 +1001,23 @@ class Bench:
             f"{cpu:.3f} ms CPU per uplink"
         )
 
+    async def discover(self, side: Side) -> None:
+        """Every socket reports once: csocket discovers them.
+
+        MQTT subscribes to the reloaded entities' topics a moment after the
+        reload, so the first uplinks may find no subscriber yet: then again.
+        """
+        for attempt in range(1, 6):
+            try:
+                rate, _ = await self.run_until_last(
+                    side, side.sockets, 30 + side.sockets / 50
+                )
+                break
+            except TimeoutError:
+                if attempt == 5:
+                    raise
+        print(f"  {side.kind}: {side.sockets} sockets known ({rate:.0f}/s)")
+
     async def run(self) -> None:
         """Every phase, sides alternating."""
         args = self.args
@@ -999,19 +1032,9 @@ class Bench:
         )
         await ws.close()
         for side in self.sides:
-            # Every socket reports once: csocket discovers them. MQTT subscribes
-            # to the reloaded entities' topics a moment after the reload, so
-            # the first uplinks may find no subscriber yet: then again.
-            for attempt in range(1, 6):
-                try:
-                    rate, _ = await self.run_until_last(
-                        side, side.sockets, 30 + side.sockets / 50
-                    )
-                    break
-                except TimeoutError:
-                    if attempt == 5:
-                        raise
-            print(f"  {side.kind}: {side.sockets} sockets known ({rate:.0f}/s)")
+            await self.discover(side)
+        for side in self.sides:
+            await settle(side.pid)
         for run in range(args.runs):
             order = self.sides if run % 2 == 0 else self.sides[::-1]
             for side in order:
