@@ -5,12 +5,14 @@ No entity code lives here; entities read this model through `value_fn`s.
 
 from __future__ import annotations
 
+import contextlib
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
 
+from . import codec
 from .availability import ReportClock
 from .const import FRAME_HISTORY
 from .network_servers import DeviceRef, Uplink
@@ -71,13 +73,21 @@ NOT_STATE_FIELDS = ECHO_ONLY_FIELDS | {"socket_changed", "delay_task"}
 
 @dataclass(slots=True)
 class Frame:
-    """One received frame, kept for diagnostics."""
+    """One received frame, kept for diagnostics.
+
+    Only the bytes are kept: decoding is a pure function of them, and a
+    decoded dict per frame would cost several times their size on every
+    socket for something read only by diagnostics.
+    """
 
     received_at: datetime
     f_cnt: int | None
     payload: bytes
-    # The codec's own result: nothing changes it after decoding.
-    decoded: Mapping[str, Any]
+
+    @property
+    def decoded(self) -> dict[str, Any]:
+        """The codec's result, as when the frame was received."""
+        return codec.decode_uplink(self.payload)
 
 
 @dataclass(slots=True)
@@ -180,7 +190,7 @@ class SocketDevice:
             self.rssi = uplink.rssi
             self.snr = uplink.snr
         self.gateway_count = uplink.gateway_count
-        self.frames.append(Frame(now, uplink.f_cnt, uplink.payload, decoded))
+        self.frames.append(Frame(now, uplink.f_cnt, uplink.payload))
 
         new = {k: v for k, v in decoded.items() if k not in NOT_STATE_FIELDS}
         # The socket transmits only with mains present; ff3fff is its last
@@ -290,10 +300,15 @@ class SocketDevice:
             elif key in SETTING_FIELDS:
                 self.state.record_sent(key, value)
 
-    def async_add_listener(self, listener: Callable[[], None]) -> Callable[[], None]:
-        """Call `listener` on every change; returns the remover."""
+    def add_listener(self, listener: Callable[[], None]) -> None:
+        """Call `listener` on every change, until `remove_listener`."""
         self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener)
+
+    def remove_listener(self, listener: Callable[[], None]) -> None:
+        """Stop calling a listener (an equal bound method will do)."""
+        # An entity whose adding failed half-way may never have listened.
+        with contextlib.suppress(ValueError):
+            self._listeners.remove(listener)
 
     def notify(self, changed: frozenset[str] | None = None) -> None:
         """Tell every listener the model changed (`changed`: what, if known)."""

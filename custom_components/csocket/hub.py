@@ -51,7 +51,7 @@ from .network_servers import (
 )
 from .overlap import async_raise_overlap_issue
 from .problems import DeviceProblem, QuietLog, RepairIssue
-from .registry import ProtobufIssue, registry_info, update_registry
+from .registry import DeviceInfos, ProtobufIssue, registry_info, update_registry
 from .store import SocketStore, device_from_storage
 from .transport import BrokerTransport, Transport
 from .watch import EntryWatch
@@ -81,6 +81,7 @@ class CsocketHub:
         self.transport = transport
         self.devices: dict[str, SocketDevice] = {}
         self.queues: dict[str, CommandQueue] = {}
+        self.device_infos = DeviceInfos()
         self.options = dict(entry.options)  # as loaded, to spot option changes
         self.store = SocketStore(hass, entry.entry_id, self._snapshot)
         self.availability = AvailabilityTracker(
@@ -202,6 +203,7 @@ class CsocketHub:
         if queue := self.queues.pop(dev_eui, None):
             queue.fail_all("the socket was removed")
         self.availability.remove(dev_eui)
+        self.device_infos.forget(dev_eui)
         self.store.schedule()
 
     def _longest_interval(self) -> int | None:
