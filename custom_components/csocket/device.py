@@ -70,6 +70,23 @@ ECHO_ONLY_FIELDS = frozenset(
 NOT_STATE_FIELDS = ECHO_ONLY_FIELDS | {"socket_changed", "delay_task"}
 
 
+# One frozenset per combination of changed fields: every socket's periodic
+# report changes the same fields, and each socket keeps its last one. Bounded:
+# odd frames may combine records in many ways.
+_CHANGE_SETS: dict[frozenset[str], frozenset[str]] = {}
+MAX_CHANGE_SETS: Final = 256
+
+
+def _shared(changes: frozenset[str]) -> frozenset[str]:
+    """The one equal frozenset already kept, else `changes` itself."""
+    shared = _CHANGE_SETS.get(changes)
+    if shared is not None:
+        return shared
+    if len(_CHANGE_SETS) < MAX_CHANGE_SETS:
+        _CHANGE_SETS[changes] = changes
+    return changes
+
+
 @dataclass(slots=True)
 class Frame:
     """One received frame, kept for diagnostics.
@@ -218,7 +235,7 @@ class SocketDevice:
             changes.add("delay_task")
         if events:
             changes.add(EVENTS)
-        self.uplink_changes = frozenset(changes)
+        self.uplink_changes = _shared(frozenset(changes))
         return events
 
     def _apply_delay_task(self, decoded: Mapping[str, Any], now: datetime) -> None:
