@@ -255,8 +255,11 @@ def show(result: dict[str, Any], top: int) -> None:
     """Print one source's figures per socket."""
     kib = 1024
     print(f"\n== {result['source']}")
-    print(f"traced per socket: {result['traced'] / kib:7.1f} KiB")
     print(f"RSS per socket:    {result['rss'] / kib:7.1f} KiB (run without tracing)")
+    if "traced" not in result:  # --frames 0
+        show_objects(result, top)
+        return
+    print(f"traced per socket: {result['traced'] / kib:7.1f} KiB")
     for owner in ("csocket/", "ha/"):
         size = sum(v for k, v in result["categories"].items() if k.startswith(owner))
         print(f"  traced in {owner:9} {size / kib:7.1f} KiB (innermost module)")
@@ -275,6 +278,11 @@ def show(result: dict[str, Any], top: int) -> None:
         print(f"\ntop {top} {title}, KiB per socket:")
         for name, size in result[key].items():
             print(f"  {size / kib:7.2f}  {name}")
+    show_objects(result, top)
+
+
+def show_objects(result: dict[str, Any], top: int) -> None:
+    """Print the growth of live objects per socket."""
     print("\nlive objects per socket (gc-tracked, growth):")
     for name, count in list(result["objects"].items())[:top]:
         print(f"  {count:7.1f}  {name}")
@@ -310,7 +318,9 @@ def main() -> int:
         p.add_argument("--sockets", type=int, default=500, help="measured sockets")
         p.add_argument("--warmup", type=int, default=20, help="sockets before")
         p.add_argument("--uplinks", type=int, default=12, help="uplinks per socket")
-        p.add_argument("--frames", type=int, default=30, help="traceback depth")
+        p.add_argument(
+            "--frames", type=int, default=30, help="traceback depth; 0: RSS only"
+        )
         p.add_argument("--top", type=int, default=30, help="lines of each list")
     parser.add_argument(
         "--compare", metavar="DIR", help="another custom_components/csocket first"
@@ -326,25 +336,29 @@ def main() -> int:
     results = []
     for source in sources:
         # tracemalloc's own traces inflate RSS: RSS comes from a plain run.
-        plain, traced = (
-            run_source(args, source, frames) for frames in (0, args.frames)
-        )
-        results.append(traced | {"rss": plain["rss"], "objects": plain["objects"]})
+        plain = run_source(args, source, 0)
+        if args.frames:
+            plain = run_source(args, source, args.frames) | plain
+        results.append(plain)
     if args.json:
         print(json.dumps(results, indent=1))
-        return 0
+    else:
+        report(results, args.top)
+    return 0
+
+
+def report(results: list[dict[str, Any]], top: int) -> None:
+    """Print each source's figures, then the ratios of the two."""
     for result in results:
-        show(result, args.top)
+        show(result, top)
     if len(results) == 2:
         before, after = results
-        print(
-            f"\ntraced per socket {before['traced'] / 1024:.1f} -> "
-            f"{after['traced'] / 1024:.1f} KiB "
-            f"(x{after['traced'] / before['traced']:.2f}); RSS per socket "
-            f"{before['rss'] / 1024:.1f} -> {after['rss'] / 1024:.1f} KiB "
-            f"(x{after['rss'] / before['rss']:.2f})"
-        )
-    return 0
+        for key in ("traced", "rss"):
+            if key in after:
+                print(
+                    f"{key} per socket {before[key] / 1024:.1f} -> "
+                    f"{after[key] / 1024:.1f} KiB (x{after[key] / before[key]:.2f})"
+                )
 
 
 if __name__ == "__main__":
