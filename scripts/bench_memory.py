@@ -91,25 +91,31 @@ def type_counts() -> collections.Counter[str]:
 
 
 async def publish(port: int, sockets: int, uplinks: int, first: int) -> None:
-    """Run bench_e2e's publisher: `uplinks` rounds over sockets 0..sockets-1."""
-    process = await asyncio.create_subprocess_exec(
-        str(PYTHON),
-        str(ROOT / "scripts" / "bench_e2e.py"),
-        "publish",
-        *("--port", str(port), "--sockets", str(sockets)),
-        *("--first", str(first), "--count", str(sockets * uplinks)),
-        *("--source", str(ROOT / "custom_components" / "csocket")),
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-    )
-    assert process.stdin is not None
-    assert process.stdout is not None
-    if (await process.stdout.readline()).strip() != b"ready":
-        raise RuntimeError("the publisher did not start")
-    process.stdin.write(b"go\n")
-    await process.stdin.drain()
-    await process.stdout.readline()
-    await process.wait()
+    """Run bench_e2e's publisher: `uplinks` rounds over sockets 0..sockets-1.
+
+    One process per round: paho's 16-bit message ids collide when one
+    process has more than 65 535 messages waiting for their acknowledgement.
+    """
+    for round_ in range(uplinks):
+        process = await asyncio.create_subprocess_exec(
+            str(PYTHON),
+            str(ROOT / "scripts" / "bench_e2e.py"),
+            "publish",
+            *("--port", str(port), "--sockets", str(sockets)),
+            *("--first", str(first + round_ * sockets), "--count", str(sockets)),
+            *("--source", str(ROOT / "custom_components" / "csocket")),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        assert process.stdin is not None
+        assert process.stdout is not None
+        if (await process.stdout.readline()).strip() != b"ready":
+            raise RuntimeError("the publisher did not start")
+        process.stdin.write(b"go\n")
+        await process.stdin.drain()
+        await process.stdout.readline()
+        if await process.wait():
+            raise RuntimeError(f"the publisher failed ({process.returncode})")
 
 
 async def wait_handled(hass: Any, hub: Any, count: int, limit: float = 600) -> None:
