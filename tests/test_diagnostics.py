@@ -10,6 +10,7 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 )
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
+from custom_components.csocket.const import FRAME_HISTORY
 from custom_components.csocket.diagnostics import async_get_config_entry_diagnostics
 
 from .broker import Broker
@@ -17,6 +18,7 @@ from .common import (
     BASIC_INFO,
     DEV_EUI,
     DEV_EUI_2,
+    ECHO_20_MIN,
     REPORT,
     cs4_uplink,
     make_entry,
@@ -67,6 +69,30 @@ async def test_diagnostics(
     assert device["values"]["power_consumption"] == 5
     assert device["network_server"]["device_name"] == "Kettle socket"
     assert device["available"] is True
+
+
+async def test_frame_history(
+    hass: HomeAssistant, broker: Broker, hass_client: ClientSessionGenerator
+) -> None:
+    """The last FRAME_HISTORY frames, oldest first, each decoded on its own."""
+    entry = make_entry(broker)
+    await setup_entry(hass, entry)
+    count = FRAME_HISTORY + 2
+    for f_cnt in range(count):
+        payload = REPORT if f_cnt % 2 else ECHO_20_MIN
+        await send_uplink(hass, broker, *cs4_uplink(payload, f_cnt=f_cnt))
+
+    result = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    frames = result["devices"][DEV_EUI]["frames"]
+    assert [f["frame_counter"] for f in frames] == list(range(2, count))
+    for frame in frames:
+        if frame["frame_counter"] % 2:
+            assert frame["payload"] == REPORT
+            assert frame["decoded"]["voltage"] == 229.3
+            assert "report_interval" not in frame["decoded"]
+        else:
+            assert frame["payload"] == ECHO_20_MIN
+            assert frame["decoded"] == {"report_interval": 1200}
 
 
 async def test_redaction_policy(

@@ -5,12 +5,13 @@ No entity code lives here; entities read this model through `value_fn`s.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
+from . import codec
 from .availability import ReportClock
 from .const import FRAME_HISTORY
 from .network_servers import DeviceRef, Uplink
@@ -69,15 +70,32 @@ ECHO_ONLY_FIELDS = frozenset(
 NOT_STATE_FIELDS = ECHO_ONLY_FIELDS | {"socket_changed", "delay_task"}
 
 
+class Applied(NamedTuple):
+    """What an uplink did to the model."""
+
+    # Events it implies (EVENT_TYPES).
+    events: list[str]
+    # Field names whose value changed, LINK, EVENTS, "delay_task" (see `notify`).
+    changed: set[str]
+
+
 @dataclass(slots=True)
 class Frame:
-    """One received frame, kept for diagnostics."""
+    """One received frame, kept for diagnostics.
+
+    Only the bytes are kept: decoding is a pure function of them, and a
+    decoded dict per frame would cost several times their size on every
+    socket for something read only by diagnostics.
+    """
 
     received_at: datetime
     f_cnt: int | None
     payload: bytes
-    # The codec's own result: nothing changes it after decoding.
-    decoded: Mapping[str, Any]
+
+    @property
+    def decoded(self) -> dict[str, Any]:
+        """The codec's result, as when the frame was received."""
+        return codec.decode_uplink(self.payload)
 
 
 @dataclass(slots=True)
@@ -104,7 +122,9 @@ class SocketDevice:
     gateway_count: int = 0
     delay_task: DelayTask | None = None
     clock: ReportClock = field(default_factory=ReportClock)
-    frames: deque[Frame] = field(default_factory=lambda: deque(maxlen=FRAME_HISTORY))
+    # The last FRAME_HISTORY frames, oldest first (a list: a bounded deque
+    # costs five times as much on every socket).
+    frames: list[Frame] = field(default_factory=list)
     # Runtime only.
     available: bool = False
     # Restart time of the availability window (restart, interval change).
@@ -112,9 +132,6 @@ class SocketDevice:
     last_events: list[str] = field(default_factory=list)
     # When the last command went out (runtime only).
     command_sent_at: datetime | None = None
-    # What the last uplink changed: field names whose value changed, LINK,
-    # EVENTS, "delay_task" (see `notify`).
-    uplink_changes: frozenset[str] = frozenset()
     _listeners: list[tuple[Callable[[], None], frozenset[str] | None]] = field(
         default_factory=list
     )
@@ -167,8 +184,8 @@ class SocketDevice:
 
     def apply_uplink(
         self, uplink: Uplink, decoded: Mapping[str, Any], now: datetime
-    ) -> list[str]:
-        """Merge a decoded uplink received at `now`; return the events it implies."""
+    ) -> Applied:
+        """Merge a decoded uplink received at `now`; what it changed."""
         # A renamed device on the network server: the display name follows
         # (an uplink without a name keeps it), the addressing does not.
         if name := uplink.name:
@@ -180,7 +197,10 @@ class SocketDevice:
             self.rssi = uplink.rssi
             self.snr = uplink.snr
         self.gateway_count = uplink.gateway_count
-        self.frames.append(Frame(now, uplink.f_cnt, uplink.payload, decoded))
+        frames = self.frames
+        if len(frames) >= FRAME_HISTORY:
+            del frames[0]
+        frames.append(Frame(now, uplink.f_cnt, uplink.payload))
 
         new = {k: v for k, v in decoded.items() if k not in NOT_STATE_FIELDS}
         # The socket transmits only with mains present; ff3fff is its last
@@ -204,8 +224,7 @@ class SocketDevice:
             changes.add("delay_task")
         if events:
             changes.add(EVENTS)
-        self.uplink_changes = frozenset(changes)
-        return events
+        return Applied(events, changes)
 
     def _apply_delay_task(self, decoded: Mapping[str, Any], now: datetime) -> None:
         """What the frame says about the single delay task.
@@ -290,18 +309,23 @@ class SocketDevice:
             elif key in SETTING_FIELDS:
                 self.state.record_sent(key, value)
 
-    def async_add_listener(
+    def add_listener(
         self, listener: Callable[[], None], reads: frozenset[str] | None = None
-    ) -> Callable[[], None]:
+    ) -> None:
         """Call `listener` on changes of the fields it `reads` (None: any).
 
-        Returns the remover.
+        Until `remove_listener`.
         """
-        entry = (listener, reads)
-        self._listeners.append(entry)
-        return lambda: self._listeners.remove(entry)
+        self._listeners.append((listener, reads))
 
-    def notify(self, changed: frozenset[str] | None = None) -> None:
+    def remove_listener(self, listener: Callable[[], None]) -> None:
+        """Stop calling a listener (an equal bound method will do)."""
+        # An entity whose adding failed half-way may never have listened.
+        self._listeners[:] = [
+            entry for entry in self._listeners if entry[0] != listener
+        ]
+
+    def notify(self, changed: AbstractSet[str] | None = None) -> None:
         """Tell the listeners the model changed (`changed`: what, if known).
 
         An uplink changes a few fields of sixteen entities: the check is made

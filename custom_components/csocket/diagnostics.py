@@ -40,10 +40,11 @@ def _scrub(text: str, secrets: set[str]) -> str:
 def _device(hub: CsocketHub, device: SocketDevice) -> dict[str, Any]:
     expires = expires_at(device, hub.availability_factor)
     queue = hub.queues.get(device.dev_eui)
+    frames = [(frame, frame.decoded) for frame in device.frames]
     # A serial seen in any frame is scrubbed from every frame.
     serials = {
         str(value)
-        for values in (device.state.values(), *(f.decoded for f in device.frames))
+        for values in (device.state.values(), *(decoded for _f, decoded in frames))
         for key, value in values.items()
         if key in DEVICE_SECRETS and value
     }
@@ -92,9 +93,9 @@ def _device(hub: CsocketHub, device: SocketDevice) -> dict[str, Any]:
                 "received_at": frame.received_at.isoformat(),
                 "frame_counter": frame.f_cnt,
                 "payload": _scrub(frame.payload.hex(), serials),
-                "decoded": async_redact_data(frame.decoded, DEVICE_SECRETS),
+                "decoded": async_redact_data(decoded, DEVICE_SECRETS),
             }
-            for frame in device.frames
+            for frame, decoded in frames
         ],
     }
 

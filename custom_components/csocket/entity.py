@@ -6,12 +6,10 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from homeassistant.core import HomeAssistant, callback
-from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
 
-from .const import DOMAIN, MANUFACTURER, MODEL, MODEL_NAME
 from .device import SocketDevice
 from .hub import CsocketHub, signal_new_device
 
@@ -45,13 +43,7 @@ class CsocketEntity(Entity):
         reads: frozenset[str] | None = getattr(description, "reads", None)
         self._fields = self._reads if reads is None else reads
         self._attr_unique_id = f"{device.dev_eui}_{description.key}"
-        self._attr_device_info = DeviceInfo(
-            identifiers={(DOMAIN, device.dev_eui)},
-            manufacturer=MANUFACTURER,
-            model=MODEL_NAME,
-            model_id=MODEL,
-            name=device.name,
-        )
+        self._attr_device_info = hub.device_infos.get(device)
 
     @property
     def available(self) -> bool:
@@ -61,9 +53,14 @@ class CsocketEntity(Entity):
     async def async_added_to_hass(self) -> None:
         """Follow the device model."""
         await super().async_added_to_hass()
-        self.async_on_remove(
-            self.device.async_add_listener(self._handle_device_update, self._fields)
-        )
+        # Removed by the method below rather than by an `async_on_remove`
+        # closure: one object less per entity.
+        self.device.add_listener(self._handle_device_update, self._fields)
+
+    async def async_will_remove_from_hass(self) -> None:
+        """Stop following the device model."""
+        self.device.remove_listener(self._handle_device_update)
+        await super().async_will_remove_from_hass()
 
     def _shown(self) -> tuple[Any, ...]:
         """Everything of the state that a device update can change.

@@ -51,7 +51,7 @@ from .network_servers import (
 )
 from .overlap import async_raise_overlap_issue
 from .problems import DeviceProblem, QuietLog, RepairIssue
-from .registry import ProtobufIssue, registry_info, update_registry
+from .registry import DeviceInfos, ProtobufIssue, registry_info, update_registry
 from .store import SocketStore, device_from_storage
 from .transport import BrokerTransport, Transport
 from .watch import EntryWatch
@@ -81,6 +81,7 @@ class CsocketHub:
         self.transport = transport
         self.devices: dict[str, SocketDevice] = {}
         self.queues: dict[str, CommandQueue] = {}
+        self.device_infos = DeviceInfos()
         self.options = dict(entry.options)  # as loaded, to spot option changes
         self.store = SocketStore(hass, entry.entry_id, self._snapshot)
         self.availability = AvailabilityTracker(
@@ -202,6 +203,7 @@ class CsocketHub:
         if queue := self.queues.pop(dev_eui, None):
             queue.fail_all("the socket was removed")
         self.availability.remove(dev_eui)
+        self.device_infos.forget(dev_eui)
         self.store.schedule()
 
     def _longest_interval(self) -> int | None:
@@ -276,7 +278,7 @@ class CsocketHub:
         info_before = registry_info(device)
         first = device.last_seen is None
         self.watch.backlog.frame(dev_eui, device.f_cnt, uplink.f_cnt)
-        events = device.apply_uplink(uplink, decoded, received)
+        applied = device.apply_uplink(uplink, decoded, received)
         if registry_info(device) != info_before:
             update_registry(self.hass, self.entry.entry_id, device)
         if is_periodic(device, decoded, received) and device.clock.observe(received):
@@ -285,8 +287,8 @@ class CsocketHub:
             )
         available_changed = self.availability.update(device, first=first)
         self.queues[dev_eui].handle_uplink(decoded)
-        device.last_events = events
-        device.notify(None if available_changed else device.uplink_changes)
+        device.last_events = applied.events
+        device.notify(None if available_changed else applied.changed)
         device.last_events = []
         self.store.schedule(device)
 

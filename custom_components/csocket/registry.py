@@ -10,6 +10,7 @@ from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.util import dt as dt_util
 
 from .const import DOMAIN, MANUFACTURER, MODEL, MODEL_NAME
@@ -28,20 +29,48 @@ def registry_info(device: SocketDevice) -> tuple[Any, ...]:
     return (device.name, info.sn, info.hardware_version, info.firmware_version)
 
 
-def update_registry(hass: HomeAssistant, entry_id: str, device: SocketDevice) -> None:
-    """Create or update the socket's device (a rename on the server included)."""
-    info = device.state.info
-    dr.async_get(hass).async_get_or_create(
-        config_entry_id=entry_id,
+def device_info(device: SocketDevice) -> DeviceInfo:
+    """How the device registry identifies and names a socket."""
+    return DeviceInfo(
         identifiers={(DOMAIN, device.dev_eui)},
         manufacturer=MANUFACTURER,
         model=MODEL_NAME,
         model_id=MODEL,
         name=device.name,
-        serial_number=info.sn,
-        hw_version=info.hardware_version,
-        sw_version=info.firmware_version,
     )
+
+
+class DeviceInfos:
+    """One DeviceInfo per socket, shared by all its entities.
+
+    Home Assistant reads an entity's DeviceInfo only when it adds the entity;
+    a copy per entity would only cost memory on every socket.
+    """
+
+    def __init__(self) -> None:
+        """Start empty; built on first use."""
+        self._infos: dict[str, DeviceInfo] = {}
+
+    def get(self, device: SocketDevice) -> DeviceInfo:
+        """The socket's DeviceInfo, rebuilt when its name changed."""
+        info = self._infos.get(device.dev_eui)
+        if info is None or info.get("name") != device.name:
+            info = self._infos[device.dev_eui] = device_info(device)
+        return info
+
+    def forget(self, dev_eui: str) -> None:
+        """The socket was removed."""
+        self._infos.pop(dev_eui, None)
+
+
+def update_registry(hass: HomeAssistant, entry_id: str, device: SocketDevice) -> None:
+    """Create or update the socket's device (a rename on the server included)."""
+    info = device.state.info
+    fields = device_info(device)
+    fields["serial_number"] = info.sn
+    fields["hw_version"] = info.hardware_version
+    fields["sw_version"] = info.firmware_version
+    dr.async_get(hass).async_get_or_create(config_entry_id=entry_id, **fields)
 
 
 class ProtobufIssue:
