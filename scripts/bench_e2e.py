@@ -262,6 +262,53 @@ def stop(
         process.wait(10)
 
 
+GC_MANIFEST = {
+    "domain": "bench_gc",
+    "name": "Benchmark GC watch",
+    "version": "1.0.0",
+    "codeowners": [],
+    "documentation": "https://example.invalid",
+    "iot_class": "local_push",
+}
+# A benchmark-only integration in each side's config: times every garbage
+# collection (gc.callbacks) and reports them with `bench_gc.report`.
+GC_WATCH = """\
+import gc
+import time
+
+from homeassistant.core import SupportsResponse
+
+DOMAIN = "bench_gc"
+
+
+async def async_setup(hass, config):
+    stats = {"counts": [0, 0, 0], "seconds": 0.0, "full_ms": []}
+    started = [0.0]
+
+    def watch(phase, info):
+        if phase == "start":
+            started[0] = time.perf_counter()
+            return
+        pause = time.perf_counter() - started[0]
+        stats["counts"][info["generation"]] += 1
+        stats["seconds"] += pause
+        if info["generation"] == 2:
+            stats["full_ms"].append(round(pause * 1000, 1))
+
+    gc.callbacks.append(watch)
+
+    def report(call):
+        out = dict(stats)
+        stats.update(counts=[0, 0, 0], seconds=0.0, full_ms=[])
+        return out
+
+    hass.services.async_register(
+        DOMAIN, "report", report, supports_response=SupportsResponse.ONLY
+    )
+    return True
+"""
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process (all its threads)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -356,8 +403,14 @@ class Side:
             "api:\nwebsocket_api:\nonboarding:\n"
             "logger:\n  default: warning\n"
         )
+        (self.config / "custom_components").mkdir()
+        # Both sides: the garbage collector's pauses, reported by an action.
+        gc_watch = self.config / "custom_components" / "bench_gc"
+        gc_watch.mkdir()
+        (gc_watch / "manifest.json").write_text(json.dumps(GC_MANIFEST))
+        (gc_watch / "__init__.py").write_text(GC_WATCH)
+        yaml += "bench_gc:\n"
         if self.kind == "csocket":
-            (self.config / "custom_components").mkdir()
             (self.config / "custom_components" / "csocket").symlink_to(self.source)
             entry = self._entry(
                 "csocket",
@@ -719,6 +772,9 @@ class Results:
     action_ms: list[float] = field(default_factory=list)
     rss_per_socket_kib: float = 0.0
     rss_mb: tuple[float, float] = (0.0, 0.0)
+    # Garbage collections during the runs, latency and actions: counts per
+    # generation, seconds in total, each full collection's pause in ms.
+    gc: dict[str, Any] = field(default_factory=dict)
     # CPU share per SPLIT category (with --py-spy).
     split: dict[str, float] = field(default_factory=dict)
     load_s: float = 0.0
@@ -1004,6 +1060,26 @@ class Bench:
             f"{cpu:.3f} ms CPU per uplink"
         )
 
+    async def gc_report(self, side: Side) -> dict[str, Any]:
+        """The garbage collections since the last report (bench_gc)."""
+        ws = await WebSocket(self.session, side).connect()
+        try:
+            result = await ws.call(
+                {
+                    "type": "execute_script",
+                    "sequence": [
+                        {
+                            "action": "bench_gc.report",
+                            "response_variable": "gc",
+                        },
+                        {"stop": "done", "response_variable": "gc"},
+                    ],
+                }
+            )
+        finally:
+            await ws.close()
+        return dict(result["response"])
+
     async def discover(self, side: Side) -> None:
         """Every socket reports once: csocket discovers them.
 
@@ -1038,6 +1114,7 @@ class Bench:
             await self.discover(side)
         for side in self.sides:
             await settle(side.pid)
+            await self.gc_report(side)  # from here on
         for run in range(args.runs):
             order = self.sides if run % 2 == 0 else self.sides[::-1]
             for side in order:
@@ -1050,6 +1127,7 @@ class Bench:
         for side in self.sides:
             self.results[side.kind].latency_ms = await self.latency(side)
             self.results[side.kind].action_ms = await self.actions(side)
+            self.results[side.kind].gc = await self.gc_report(side)
             print(f"  {side.kind}: latencies measured")
         for side in self.sides:
             await self.restart(side)
@@ -1096,6 +1174,15 @@ def cpu_split(path: Path) -> dict[str, float]:
                 break
     total = sum(counts.values()) or 1
     return {name: count / total for name, count in counts.items()}
+
+
+def gc_text(r: Results) -> str:
+    """Full collections, the longest full pause and the total GC time."""
+    if not r.gc:
+        return "n/a"
+    full = r.gc["full_ms"]
+    longest = f"{max(full):.0f} ms" if full else "-"
+    return f"{len(full)} / {longest} / {r.gc['seconds']:.2f} s"
 
 
 def memory(r: Results) -> str:
@@ -1157,6 +1244,12 @@ def table(all_results: dict[int, dict[str, Results]]) -> str:
                 "set up after a restart: integration / all entities from hass start",
                 f"{c.load_s:.2f} s / {c.start_s:.1f} s (with their values)",
                 f"{t.load_s:.2f} s (MQTT) / {t.start_s:.1f} s",
+                "",
+            ),
+            (
+                "garbage collections (runs, latency, actions): full / longest / all",
+                gc_text(c),
+                gc_text(t),
                 "",
             ),
             *(
