@@ -45,6 +45,15 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
+from homeassistant import loader
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_test_home_assistant,
+    flush_store,
+)
+
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = ROOT / ".venv" / "bin" / "python"
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -134,13 +143,6 @@ async def saves(hass: Any, hub: Any) -> None:
     What they keep afterwards (e.g. each registry entry's JSON fragment) is
     part of the steady cost of a socket.
     """
-    # Late imports: sys.path is set by `measure`.
-    from homeassistant.helpers import device_registry as dr  # noqa: PLC0415
-    from homeassistant.helpers import entity_registry as er  # noqa: PLC0415
-    from pytest_homeassistant_custom_component.common import (  # noqa: PLC0415
-        flush_store,
-    )
-
     for registry in (er.async_get(hass), dr.async_get(hass)):
         await flush_store(registry._store)  # noqa: SLF001 - no public flush
     await hub.store.async_flush()
@@ -152,12 +154,6 @@ async def measure(args: argparse.Namespace, source: Path) -> dict[str, Any]:
     # The harness and the integration import from here (tests.broker too).
     sys.path.insert(0, str(source.parent.parent))
     sys.path.insert(1, str(ROOT))
-    from homeassistant import loader  # noqa: PLC0415 - after sys.path
-    from pytest_homeassistant_custom_component.common import (  # noqa: PLC0415
-        MockConfigEntry,
-        async_test_home_assistant,
-    )
-
     from tests.broker import Broker  # noqa: PLC0415 - after sys.path
 
     tmp = Path(tempfile.mkdtemp(prefix="csocket-mem-"))

@@ -5,6 +5,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
+from homeassistant import config_entries
+
 from custom_components.csocket import compat
 
 
@@ -28,8 +30,6 @@ def test_device_belongs_to_from_2026_8() -> None:
 
 def test_options_flow_base_matches_release() -> None:
     """OptionsFlowWithReload where it exists (2025.8+), else the listener path."""
-    from homeassistant import config_entries  # noqa: PLC0415
-
     has_reload = hasattr(config_entries, "OptionsFlowWithReload")
     assert compat.OPTIONS_FLOW_AUTO_RELOAD is has_reload
     assert issubclass(compat.OptionsFlowBase, config_entries.OptionsFlow)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from homeassistant.components.switch import (
     SwitchDeviceClass,
@@ -40,22 +40,37 @@ class CsocketSwitchEntityDescription(SwitchEntityDescription):
     command_fn: Callable[[SocketDevice, bool], dict[str, Any]]
 
 
-def _flag(key: str) -> Callable[[SocketDevice], bool | None]:
-    return lambda device: device.setting(key)
+class _Setting(TypedDict):
+    """How a setting switch reads and sets its one device setting."""
+
+    value_fn: Callable[[SocketDevice], bool | None]
+    reads: frozenset[str]
+    command_fn: Callable[[SocketDevice, bool], dict[str, Any]]
 
 
-def _enabled(key: str) -> Callable[[SocketDevice], bool | None]:
+def _flag(key: str) -> _Setting:
+    """An on/off setting of the device."""
+    return _Setting(
+        value_fn=lambda device: device.setting(key),
+        reads=frozenset({key}),
+        command_fn=lambda _device, on: {key: on},
+    )
+
+
+def _enabled(key: str) -> _Setting:
+    """The on/off state of an overcurrent alarm or protection."""
+
     def value(device: SocketDevice) -> bool | None:
         setting = device.threshold(key)
         return None if setting is None else setting.enabled
 
-    return value
-
-
-def _threshold_command(key: str) -> Callable[[SocketDevice, bool], dict[str, Any]]:
-    # Only the on/off state: the queue keeps the device's threshold (the
-    # guide's 10 A when unknown) and merges a threshold set in the same turn.
-    return lambda _device, on: {key: {"enabled": on}}
+    return _Setting(
+        value_fn=value,
+        reads=frozenset({key}),
+        # Only the on/off state: the queue keeps the device's threshold (the
+        # guide's 10 A when unknown) and merges a threshold set in the same turn.
+        command_fn=lambda _device, on: {key: {"enabled": on}},
+    )
 
 
 CONFIG_SWITCHES: tuple[CsocketSwitchEntityDescription, ...] = (
@@ -65,43 +80,33 @@ CONFIG_SWITCHES: tuple[CsocketSwitchEntityDescription, ...] = (
         entity_category=EntityCategory.CONFIG,
         # Rarely used: every enabled entity costs memory and start time.
         entity_registry_enabled_default=False,
-        reads=frozenset({"led_enabled"}),
-        value_fn=_flag("led_enabled"),
-        command_fn=lambda _device, on: {"led_enabled": on},
+        **_flag("led_enabled"),
     ),
     CsocketSwitchEntityDescription(
         key="button_lock",
         translation_key="button_lock",
         entity_category=EntityCategory.CONFIG,
         entity_registry_enabled_default=False,
-        reads=frozenset({"button_lock"}),
-        value_fn=_flag("button_lock"),
-        command_fn=lambda _device, on: {"button_lock": on},
+        **_flag("button_lock"),
     ),
     CsocketSwitchEntityDescription(
         key="energy_recording",
         translation_key="energy_recording",
         entity_category=EntityCategory.CONFIG,
         entity_registry_enabled_default=False,
-        reads=frozenset({"power_consumption_enabled"}),
-        value_fn=_flag("power_consumption_enabled"),
-        command_fn=lambda _device, on: {"power_consumption_enabled": on},
+        **_flag("power_consumption_enabled"),
     ),
     CsocketSwitchEntityDescription(
         key="overcurrent_alarm",
         translation_key="overcurrent_alarm",
         entity_category=EntityCategory.CONFIG,
-        reads=frozenset({"overcurrent_alarm"}),
-        value_fn=_enabled("overcurrent_alarm"),
-        command_fn=_threshold_command("overcurrent_alarm"),
+        **_enabled("overcurrent_alarm"),
     ),
     CsocketSwitchEntityDescription(
         key="overcurrent_protection",
         translation_key="overcurrent_protection",
         entity_category=EntityCategory.CONFIG,
-        reads=frozenset({"overcurrent_protection"}),
-        value_fn=_enabled("overcurrent_protection"),
-        command_fn=_threshold_command("overcurrent_protection"),
+        **_enabled("overcurrent_protection"),
     ),
 )
 

@@ -21,6 +21,7 @@ import aiomqtt
 from aiomqtt import ProtocolVersion
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError
 
 from .connection import (
     PUBLISH_TIMEOUT,
@@ -318,8 +319,7 @@ class HassMqttTransport(Transport):
 
     async def async_publish(self, topic: str, payload: bytes, qos: int) -> None:
         """Publish through Home Assistant's MQTT client."""
-        from homeassistant.components import mqtt  # noqa: PLC0415
-        from homeassistant.exceptions import HomeAssistantError  # noqa: PLC0415
+        from homeassistant.components import mqtt  # noqa: PLC0415 - optional dependency
 
         try:
             await mqtt.async_publish(self._hass, topic, payload, qos=qos, retain=False)
