@@ -18,6 +18,7 @@ from syrupy.location import PyTestLocation
 
 from .broker import Broker
 from .common import PASSWORD, USER, unload_all
+from .pki import Pki, make_pki
 
 
 @pytest.fixture(autouse=True)
@@ -60,6 +61,12 @@ def entity_registry_enabled_by_default() -> Iterator[None]:
         return_value=True,
     ):
         yield
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    """A private CA and broker certificates, made once per run."""
+    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 @pytest.fixture

@@ -4,20 +4,30 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
+from pathlib import Path
 
+import aiomqtt
 import pytest
 from aiomqtt import ProtocolVersion
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.csocket.connection import BrokerSettings, async_end_session
+from custom_components.csocket.connection import (
+    BrokerSettings,
+    async_end_session,
+    build_tls_context,
+    close_client,
+    open_client,
+)
 from custom_components.csocket.const import DOMAIN
-from custom_components.csocket.mqtt_client import CsocketClient
+from custom_components.csocket.mqtt_client import READ_BATCH, CsocketClient
 from custom_components.csocket.network_servers import Subscription
 from custom_components.csocket.transport import BrokerTransport
 
 from .broker import Broker
 from .common import PASSWORD, USER
+from .pki import Pki
 
 TOPIC = "application/app/device/24e124148b123456/event/up"
 
@@ -148,3 +158,148 @@ async def test_a_failing_message_handler_keeps_the_connection(
     assert states == [True, False]  # one connection, ended only by the stop
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert [r.getMessage() for r in errors] == ["Error handling an MQTT message"]
+
+
+# More than one read batch, and more than the broker's in-flight window (20).
+BACKLOG = 3 * READ_BATCH + 7
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["tcp", "tls"])
+async def test_a_backlog_arrives_whole_in_order_and_acknowledged(
+    tmp_path: Path, allow_loopback: None, pki: Pki, *, tls: bool
+) -> None:
+    """Uplinks queued while csocket was away arrive complete, each acknowledged.
+
+    The broker sends them back to back: csocket reads them in batches and
+    writes its QoS 1 acknowledgements on the event loop. Without them the
+    broker would stop at its in-flight window, and send the rest again to the
+    session's next connection.
+    """
+    extra = ""
+    if tls:
+        cert, key = pki.server_files("ip")
+        extra = f"cafile {pki.directory / 'ca.crt'}\ncertfile {cert}\nkeyfile {key}\n"
+    instance = Broker(tmp_path / "broker", extra_config=extra)
+    instance.start()
+    settings = BrokerSettings(
+        host=instance.host,
+        port=instance.port,
+        tls=tls,
+        ca_cert=pki.ca_pem if tls else None,
+    )
+    context = build_tls_context(settings)
+    received: list[bytes] = []
+    sentinel = asyncio.Event()
+
+    def on_message(_topic: str, payload: bytes) -> None:
+        received.append(payload)
+        if payload == b"sentinel":
+            sentinel.set()
+
+    async def connect_and_publish(*payloads: bytes) -> list[bytes]:
+        """What the next connection gets, up to a sentinel after `payloads`."""
+        received.clear()
+        sentinel.clear()
+        client = await open_client(
+            settings,
+            context,
+            identifier="csocket-backlog",
+            persistent=True,
+            on_message=on_message,
+        )
+        try:
+            async with aiomqtt.Client(
+                instance.host, instance.port, tls_context=context
+            ) as publisher:
+                for payload in (*payloads, b"sentinel"):
+                    await publisher.publish(TOPIC, payload, qos=1)
+            async with asyncio.timeout(20):
+                await sentinel.wait()
+        finally:
+            await close_client(client)
+        return list(received)
+
+    try:
+        client = await open_client(
+            settings, context, identifier="csocket-backlog", persistent=True
+        )
+        await client.subscribe(TOPIC, qos=1)
+        await close_client(client)
+        async with aiomqtt.Client(
+            instance.host, instance.port, tls_context=context
+        ) as publisher:
+            for index in range(BACKLOG):
+                await publisher.publish(TOPIC, b"%d" % index, qos=1)
+
+        backlog = [b"%d" % index for index in range(BACKLOG)]
+        assert await connect_and_publish() == [*backlog, b"sentinel"]
+        # Every one was acknowledged: nothing comes again before the next sentinel.
+        assert await connect_and_publish(b"new") == [b"new", b"sentinel"]
+    finally:
+        instance.stop()
+
+
+async def test_tls_records_holding_many_messages_are_read_to_the_end(
+    allow_loopback: None, pki: Pki
+) -> None:
+    """Messages TLS decoded already are read although the socket is quiet.
+
+    A broker may pack many small messages into one TLS record (Mosquitto
+    writes one record per packet; others buffer). Once the record is
+    decrypted the socket has nothing more to signal: the messages beyond one
+    read batch must still come. A minimal TLS peer plays the broker.
+    """
+    count = 2 * READ_BATCH + 5
+    topic = TOPIC.encode()
+
+    def publish_packet(index: int) -> bytes:
+        # MQTT 5 PUBLISH, QoS 0: topic, empty properties, payload.
+        body = len(topic).to_bytes(2, "big") + topic + b"\x00" + b"%d" % index
+        return bytes([0x30, len(body)]) + body
+
+    async def broker(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        header = await reader.readexactly(2)  # CONNECT, short enough for 1 byte
+        await reader.readexactly(header[1])
+        # CONNACK (MQTT 5: no session, success, no properties), then every
+        # message in a single write: one TLS record.
+        writer.write(
+            b"\x20\x03\x00\x00\x00"
+            + b"".join(publish_packet(index) for index in range(count))
+        )
+        await writer.drain()
+        await reader.read()  # until the client leaves
+
+    cert, key = pki.server_files("ip")
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert, key)
+    server = await asyncio.start_server(broker, "127.0.0.1", 0, ssl=server_context)
+    settings = BrokerSettings(
+        host="127.0.0.1",
+        port=server.sockets[0].getsockname()[1],
+        tls=True,
+        ca_cert=pki.ca_pem,
+    )
+    received: list[bytes] = []
+    complete = asyncio.Event()
+
+    def on_message(_topic: str, payload: bytes) -> None:
+        received.append(payload)
+        if len(received) == count:
+            complete.set()
+
+    async with server:
+        client = await open_client(
+            settings,
+            build_tls_context(settings),
+            identifier="csocket-records",
+            persistent=False,
+            on_message=on_message,
+        )
+        try:
+            async with asyncio.timeout(10):
+                await complete.wait()
+        finally:
+            await close_client(client)
+    assert received == [b"%d" % index for index in range(count)]

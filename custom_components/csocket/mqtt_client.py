@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import Any, TypeVar
@@ -17,6 +18,7 @@ from typing import Any, TypeVar
 import aiomqtt
 from aiomqtt import ProtocolVersion
 from aiomqtt.exceptions import MqttConnectError
+from aiomqtt.types import PahoSocket
 from paho.mqtt.client import (
     MQTT_CLEAN_START_FIRST_ONLY,
     CleanStartOption,
@@ -43,6 +45,11 @@ _CONNECTION_LOSS = ("failed to receive on socket", "timeout on socket")
 SESSION_NEVER_EXPIRES = 0xFFFFFFFF
 # What paho reports when a 3.1.1-only broker answers an MQTT 5 CONNECT.
 UNSUPPORTED_PROTOCOL = ReasonCode(PacketTypes.CONNACK, "Unsupported protocol version")
+
+# Packets read per wake-up of the socket at most: under load the broker's
+# messages queue up in the socket, and an event-loop turn per message costs more
+# than the message's own reading. The bound keeps other callbacks running.
+READ_BATCH = 64
 
 # The message ids of the publish running in the current task.
 _PUBLISH_MIDS: ContextVar[list[int] | None] = ContextVar(
@@ -110,6 +117,9 @@ class CsocketClient(aiomqtt.Client):
         self._refused: dict[int, ReasonCode] = {}
         self._deliver = on_message
         self._delivery_failed = False
+        self._received = 0  # messages paho has handed over, for `_read`
+        # Created on the event loop; paho calls back from the connect thread too.
+        self._loop_thread = threading.get_ident()
 
     async def publish_or_refusal(
         self, topic: str, payload: bytes, *, qos: int, wait: float
@@ -142,6 +152,7 @@ class CsocketClient(aiomqtt.Client):
         super()._on_publish(client, userdata, mid, reason_code, properties)
 
     def _on_message(self, client: Client, userdata: Any, message: MQTTMessage) -> None:
+        self._received += 1
         deliver = self._deliver
         if deliver is None:
             super()._on_message(client, userdata, message)
@@ -166,6 +177,64 @@ class CsocketClient(aiomqtt.Client):
         self.sent_away = flags.is_disconnect_packet_from_server
         super()._on_disconnect(client, userdata, flags, reason_code, properties)
 
+    # The socket, read and written on the event loop -------------------------
+    # aiomqtt reads one packet per readiness event and has the loop watch for
+    # writability from another thread's point of view (a wake-up through the
+    # loop's self-pipe, then add_writer and remove_writer) for every QoS 1
+    # acknowledgement: per uplink, several system calls and event-loop turns
+    # that cost more than reading the message.
+
+    def _on_socket_open(self, client: Client, userdata: Any, sock: PahoSocket) -> None:
+        super()._on_socket_open(client, userdata, sock)
+        # Scheduled after aiomqtt's add_reader (same thread-safe queue): replaces it.
+        self._loop.call_soon_threadsafe(
+            self._loop.add_reader, sock.fileno(), self._read, client
+        )
+
+    def _read(self, client: Client) -> None:
+        """Read while the socket has messages, up to READ_BATCH."""
+        try:
+            for _ in range(READ_BATCH):
+                before = self._received
+                client.loop_read()
+                # Nothing delivered: the socket is empty (or it was not a
+                # PUBLISH; the next wake-up goes on). TLS may hold decoded
+                # bytes the socket no longer signals.
+                if self._received == before and not _tls_pending(client):
+                    return
+        except Exception as exc:  # noqa: BLE001 - as aiomqtt: the connection broke
+            self._connection_broke(exc)
+            return
+        # The batch is full. The socket signals what it still has; bytes TLS
+        # decoded already it does not.
+        if _tls_pending(client):
+            self._loop.call_soon(self._read, client)
+
+    def _on_socket_register_write(
+        self, client: Client, userdata: Any, sock: PahoSocket
+    ) -> None:
+        if threading.get_ident() != self._loop_thread:
+            # The connect thread queues CONNECT: aiomqtt's thread-safe way.
+            super()._on_socket_register_write(client, userdata, sock)
+            return
+        # On the loop (acknowledgements, publishes): the socket is almost
+        # always writable, so write on the next turn without watching it.
+        self._loop.call_soon(self._write, client, sock)
+
+    def _write(self, client: Client, sock: PahoSocket) -> None:
+        try:
+            client.loop_write()
+        except Exception as exc:  # noqa: BLE001 - as aiomqtt: the connection broke
+            self._connection_broke(exc)
+            return
+        if client.want_write() and client.socket() is sock:
+            # The send buffer is full: wait until the socket takes more.
+            super()._on_socket_register_write(client, None, sock)
+
+    def _connection_broke(self, exc: Exception) -> None:
+        if not self._disconnected.done():
+            self._disconnected.set_exception(exc)
+
     @contextlib.contextmanager
     def _pending_call(
         self, mid: int, value: _T, pending_dict: dict[int, _T]
@@ -176,3 +245,10 @@ class CsocketClient(aiomqtt.Client):
             mids.append(mid)
         with super()._pending_call(mid, value, pending_dict):
             yield
+
+
+def _tls_pending(client: Client) -> bool:
+    """Whether a TLS socket holds decoded bytes (paho issue 131, as aiomqtt)."""
+    sock = client.socket()
+    pending = getattr(sock, "pending", None)
+    return pending is not None and pending() > 0
