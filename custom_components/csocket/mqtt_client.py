@@ -4,6 +4,10 @@ Under MQTT 3.1.1 a broker acknowledges a publish its ACL drops, and the user
 waits the whole command timeout for a socket that never got the downlink. An
 MQTT 5 PUBACK carries a reason code (0x87 "Not authorized"); aiomqtt discards
 it, so this client keeps it for the publish that is waiting.
+
+It also receives more cheaply than aiomqtt: messages go straight from paho to
+the hub, the socket is read in batches and acknowledgements are written on the
+event loop (see "The socket" below; scripts/bench_e2e.py measures it).
 """
 
 from __future__ import annotations
