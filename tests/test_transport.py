@@ -303,3 +303,26 @@ async def test_tls_records_holding_many_messages_are_read_to_the_end(
         finally:
             await close_client(client)
     assert received == [b"%d" % index for index in range(count)]
+
+
+def test_the_client_replaces_only_what_aiomqtt_has() -> None:
+    """Every aiomqtt method csocket's client replaces still exists in aiomqtt.
+
+    They are aiomqtt's private paho callbacks: after a rename in a new aiomqtt
+    the replacement would silently never run (no refusal reasons, no batched
+    reads) rather than fail.
+    """
+    replaced = {
+        name
+        for name in vars(CsocketClient)
+        if name.startswith("_on_") or name == "_pending_call"
+    }
+    assert replaced == {
+        "_on_publish",
+        "_on_message",
+        "_on_disconnect",
+        "_on_socket_open",
+        "_on_socket_register_write",
+        "_pending_call",
+    }
+    assert all(callable(getattr(aiomqtt.Client, name, None)) for name in replaced)
