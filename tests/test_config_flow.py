@@ -27,7 +27,7 @@ from pytest_homeassistant_custom_component.typing import (
     MqttMockHAClient,
 )
 
-from custom_components.csocket import config_flow
+from custom_components.csocket import flow_checks
 from custom_components.csocket.const import (
     CONF_AUTO_ADD,
     CONF_AVAILABILITY_FACTOR,
@@ -45,6 +45,7 @@ from custom_components.csocket.const import (
     TRANSPORT_BROKER,
     TRANSPORT_HA_MQTT,
 )
+from custom_components.csocket.flow_schemas import SECTION_ADVANCED
 from custom_components.csocket.network_servers import (
     CONF_APPLICATION_ID,
     CONF_F_PORT,
@@ -60,7 +61,7 @@ from .pki import Pki
 
 APP_ID = "17c82e96-be03-4f38-aef3-f83d48582d97"
 OLD_PASSWORD = "old"  # noqa: S105
-ADVANCED = config_flow.SECTION_ADVANCED
+ADVANCED = SECTION_ADVANCED
 TRANSLATIONS = json.loads(
     (
         Path(__file__).parent.parent
@@ -253,7 +254,7 @@ def broker_entry(
     return MockConfigEntry(
         domain=DOMAIN,
         title=title,
-        unique_id=config_flow._unique_id(base),
+        unique_id=flow_checks.entry_unique_id(base),
         data=base,
     )
 
@@ -486,7 +487,7 @@ async def test_invalid_auth(hass: HomeAssistant, auth_broker: Broker) -> None:
 async def test_unexpected_error(hass: HomeAssistant) -> None:
     """Anything unexpected is logged and shown as unknown."""
     result = await start(hass)
-    with patch.object(config_flow, "async_probe", side_effect=RuntimeError("boom")):
+    with patch.object(flow_checks, "async_probe", side_effect=RuntimeError("boom")):
         result = await hass.config_entries.flow.async_configure(
             result["flow_id"], broker_input(port=1883)
         )
@@ -736,7 +737,7 @@ def _ha_mqtt_entry() -> MockConfigEntry:
     return MockConfigEntry(
         domain=DOMAIN,
         title="ChirpStack v3 · Home Assistant MQTT",
-        unique_id=config_flow._unique_id(data),
+        unique_id=flow_checks.entry_unique_id(data),
         data=data,
     )
 

@@ -25,16 +25,17 @@ from custom_components.csocket.network_servers import (
     Uplink,
     _common,
     create_adapter,
+    values,
 )
 from custom_components.csocket.network_servers._address import filter_matches
-from custom_components.csocket.network_servers._common import (
-    TopicTemplate,
+from custom_components.csocket.network_servers._common import is_downlink_error
+from custom_components.csocket.network_servers.topic_template import TopicTemplate
+from custom_components.csocket.network_servers.values import (
     as_int,
     as_str,
     b64decode,
     config_text,
     device_ref,
-    is_downlink_error,
     link_quality,
     normalize_eui,
     parse_time,
@@ -390,10 +391,10 @@ def test_parse_with_stdlib_json(
 
 
 def test_remember_empties_a_full_cache(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_common, "CACHE_SIZE", 2)
+    monkeypatch.setattr(values, "CACHE_SIZE", 2)
     cache: dict[str, int] = {}
     for value, key in enumerate("abc"):
-        assert _common.remember(cache, key, value) == value
+        assert values.remember(cache, key, value) == value
     assert cache == {"c": 2}
 
 

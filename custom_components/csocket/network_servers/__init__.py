@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Final
 
+from ._common import MAX_F_PORT, MIN_F_PORT
 from .chirpstack_v3 import (
     MARSHALER_JSON,
     MARSHALER_JSON_V3,
@@ -117,6 +118,8 @@ __all__ = [
     "MARSHALERS",
     "MARSHALER_JSON",
     "MARSHALER_JSON_V3",
+    "MAX_F_PORT",
+    "MIN_F_PORT",
     "OPTIONS_FOR_KIND",
     "TOPIC_STYLES",
     "TOPIC_STYLE_EVENT",

@@ -8,19 +8,12 @@ from ._common import (
     MISSING,
     WILDCARD,
     JsonAdapter,
-    TopicTemplate,
     ack_status,
     application_of,
-    as_str,
-    config_text,
     configured_or_topic,
-    device_ref,
-    dig,
-    hex_eui,
     is_downlink_error,
     json_loads,
     other_application,
-    remember,
 )
 from .models import (
     CONF_APPLICATION_ID,
@@ -36,6 +29,8 @@ from .models import (
     ServerKind,
     Subscription,
 )
+from .topic_template import TopicTemplate
+from .values import as_str, config_text, device_ref, dig, hex_eui, remember
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping

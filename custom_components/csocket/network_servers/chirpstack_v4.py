@@ -9,18 +9,11 @@ from ._common import (
     EMPTY,
     WILDCARD,
     JsonAdapter,
-    TopicTemplate,
     ack_status,
     application_of,
-    as_str,
-    config_text,
     configured_or_topic,
-    device_ref,
-    dig,
-    hex_eui,
     is_downlink_error,
     other_application,
-    remember,
 )
 from .models import (
     CONF_APPLICATION_ID,
@@ -38,6 +31,8 @@ from .models import (
     ServerKind,
     Subscription,
 )
+from .topic_template import TopicTemplate
+from .values import as_str, config_text, device_ref, dig, hex_eui, remember
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping

@@ -10,13 +10,7 @@ import re
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from ._address import filter_pattern
-from ._common import (
-    MISSING,
-    JsonAdapter,
-    TopicTemplate,
-    config_text,
-    device_ref,
-)
+from ._common import MISSING, JsonAdapter
 from .models import (
     CONF_DOWNLINK_TOPIC,
     CONF_F_PORT,
@@ -28,6 +22,8 @@ from .models import (
     ServerKind,
     Subscription,
 )
+from .topic_template import TopicTemplate
+from .values import config_text, device_ref
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

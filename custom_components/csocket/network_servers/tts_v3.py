@@ -9,12 +9,7 @@ from ._common import (
     WILDCARD,
     JsonAdapter,
     application_of,
-    as_str,
-    config_text,
     configured_or_topic,
-    device_ref,
-    dig,
-    hex_eui,
     other_application,
 )
 from .models import (
@@ -31,6 +26,7 @@ from .models import (
     ServerKind,
     Subscription,
 )
+from .values import as_str, config_text, device_ref, dig, hex_eui
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
