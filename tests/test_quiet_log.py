@@ -11,6 +11,7 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import issue_registry as ir
+from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
 from custom_components.csocket.const import CONF_MAX_SOCKETS, DOMAIN
 
@@ -251,3 +252,57 @@ async def test_existing_overlapping_entries_raise_one_issue(
     assert sorted(issue.translation_placeholders.values()) == ["All", "Kitchen"]
     assert await hass.config_entries.async_unload(specific.entry_id)
     assert _issues(issue_registry) == []
+
+
+async def test_a_device_leaves_the_issue_a_day_after_its_last_bad_message(
+    hass: HomeAssistant,
+    broker: Broker,
+    issue_registry: ir.IssueRegistry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """The repair issue follows the devices that still send such messages.
+
+    A device drops off a day after its last one (renamed, or the publisher is
+    gone); the issue is deleted with the last device and comes back with the
+    next such message.
+    """
+    entry = make_entry(broker)
+    await setup_entry(hass, entry)
+    issue_id = f"invalid_identity_{entry.entry_id}"
+
+    async def contradicting(index: int) -> None:
+        """A message whose body names another application than its topic."""
+        await send_uplink(
+            hass,
+            broker,
+            *with_device_info(
+                cs4_uplink(REPORT, dev_eui=_made_up(index)), applicationId="../../x"
+            ),
+        )
+
+    def shown() -> dict[str, str] | None:
+        issue = issue_registry.async_get_issue(DOMAIN, issue_id)
+        return None if issue is None else dict(issue.translation_placeholders or {})
+
+    async def later(hours: int) -> None:
+        freezer.tick(timedelta(hours=hours))
+        async_fire_time_changed(hass)
+        await hass.async_block_till_done()
+
+    await contradicting(0)
+    await contradicting(1)
+    assert (shown() or {}).get("count") == "2"
+    await later(20)
+    await contradicting(1)  # the second device goes on
+    await later(5)  # a day after the first device's message, 5 h after the second's
+    placeholders = shown()
+    assert placeholders is not None
+    assert placeholders["count"] == "1"
+    assert _made_up(1) in placeholders["devices"]
+    assert _made_up(0) not in placeholders["devices"]
+    await later(18)  # 23 h after the second device's last message
+    assert (shown() or {}).get("count") == "1"
+    await later(2)
+    assert shown() is None
+    await contradicting(2)
+    assert (shown() or {}).get("count") == "1"

@@ -98,7 +98,9 @@ class CsocketHub:
         self.quiet_log = QuietLog(_LOGGER)
         # Ignored.code -> its repair issue, naming the devices concerned.
         self.problems = {
-            code: DeviceProblem(RepairIssue(hass, entry, code, code), self.quiet_log)
+            code: DeviceProblem(
+                hass, RepairIssue(hass, entry, code, code), self.quiet_log
+            )
             for code in (IGNORED_INVALID_IDENTITY, IGNORED_INVALID_DEV_EUI)
         }
         self.ignored_count = 0
@@ -307,7 +309,7 @@ class CsocketHub:
         self._remove_overlap_issue()
         self.discovery.cap_issue.remove()
         for problem in self.problems.values():
-            problem.issue.remove()
+            problem.remove()
 
     def _joined(self, join: Join) -> None:
         dev_eui = join.device.dev_eui

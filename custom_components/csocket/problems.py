@@ -4,7 +4,8 @@ A problem kind (undecodable frames, an invalid identity, the discovery cap...)
 gets at most one warning per device per hour and one repair issue per entry,
 updated in place as more devices show it, never deleted and recreated per
 message. Hostile or broken streams repeat the same problem thousands of times
-a minute; the repeats go to the debug log.
+a minute; the repeats go to the debug log. A device leaves the issue a day
+after its last such message, and the issue goes with the last device.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.core import HomeAssistant
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.event import async_track_point_in_utc_time
 from homeassistant.util import dt as dt_util
 
 from .const import DOMAIN
@@ -28,6 +30,9 @@ MAX_WARNED: Final = 10
 # Devices a repair issue remembers and names.
 MAX_TRACKED: Final = 100
 MAX_LISTED: Final = 5
+# A device leaves a problem's repair issue this long after its last message
+# with the problem (the messages stopped: renamed, or the publisher is gone).
+PROBLEM_EXPIRY: Final = timedelta(days=1)
 
 
 class QuietLog:
@@ -137,24 +142,35 @@ class RepairIssue:
 class DeviceProblem:
     """One problem kind several devices can have: a warning each, one issue."""
 
-    def __init__(self, issue: RepairIssue, log: QuietLog) -> None:
+    def __init__(self, hass: HomeAssistant, issue: RepairIssue, log: QuietLog) -> None:
         """Report through issue (placeholders count, devices) and log."""
+        self._hass = hass
         self.issue = issue
         self._log = log
         self._details: dict[str, str] = {}
+        self._last: dict[str, datetime] = {}  # subject -> its last report
         self._overflow = False
+        self._expiry: CALLBACK_TYPE | None = None
 
     def report(self, subject: str, detail: str) -> None:
         """Report that subject (a DevEUI, or the bad value) has the problem."""
         self._log.warning(
             self.issue.translation_key, subject, "%s; its messages are ignored", detail
         )
+        now = dt_util.utcnow()
         if subject in self._details:
+            self._last[subject] = now
             return
         if len(self._details) >= MAX_TRACKED:
             self._overflow = True
         else:
             self._details[subject] = detail
+            self._last[subject] = now
+        self._show()
+        if self._expiry is None:
+            self._arm(now + PROBLEM_EXPIRY)
+
+    def _show(self) -> None:
         listed = list(self._details.values())[:MAX_LISTED]
         more = len(self._details) - len(listed)
         # As inline code: the details quote what a message said, and Repairs
@@ -164,6 +180,35 @@ class DeviceProblem:
             lines.append(f"- … {more}{'+' if self._overflow else ''} more")
         count = f"{len(self._details)}{'+' if self._overflow else ''}"
         self.issue.show(count=count, devices="\n".join(lines))
+
+    def _arm(self, when: datetime) -> None:
+        # One timer per problem while it is shown, not one per report: a
+        # flood reports thousands of times a minute.
+        self._expiry = async_track_point_in_utc_time(self._hass, self._expire, when)
+
+    @callback
+    def _expire(self, now: datetime) -> None:
+        self._expiry = None
+        for subject, last in list(self._last.items()):
+            if now - last >= PROBLEM_EXPIRY:
+                del self._last[subject], self._details[subject]
+        # Devices beyond MAX_TRACKED are not timed: they come back if active.
+        self._overflow = False
+        if not self._details:
+            self.issue.remove()
+            return
+        self._show()
+        self._arm(min(self._last.values()) + PROBLEM_EXPIRY)
+
+    def remove(self) -> None:
+        """Forget the devices and delete the issue (the entry unloads)."""
+        if self._expiry is not None:
+            self._expiry()
+            self._expiry = None
+        self._details.clear()
+        self._last.clear()
+        self._overflow = False
+        self.issue.remove()
 
 
 def _code(text: str) -> str:
