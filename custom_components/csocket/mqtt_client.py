@@ -7,7 +7,8 @@ it, so this client keeps it for the publish that is waiting.
 
 It also receives more cheaply than aiomqtt: messages go straight from paho to
 the hub, the socket is read in batches and acknowledgements are written on the
-event loop (see "The socket" below; scripts/bench_e2e.py measures it).
+event loop (see "The socket" below; scripts/bench_receive.py and
+scripts/bench_e2e.py measure it).
 """
 
 from __future__ import annotations
