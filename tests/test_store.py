@@ -8,6 +8,7 @@ from typing import Any
 from unittest.mock import patch
 
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant.const import EVENT_HOMEASSISTANT_FINAL_WRITE
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.storage import Store
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
@@ -142,3 +143,28 @@ async def test_saves_rebuild_only_sockets_that_changed(
         assert voltage(last, DEV_EUI_2) == 231.0
         assert last[DEV_EUI] is devices[DEV_EUI]
         assert voltage(last, DEV_EUI) == 221.1
+
+
+async def test_a_waiting_save_is_written_when_home_assistant_stops(
+    hass: HomeAssistant, broker: Broker, hass_storage: dict[str, Any]
+) -> None:
+    """Home Assistant does not unload entries when it stops.
+
+    The last uplink's values, still waiting for the save throttle, are written
+    at Home Assistant's final write, as its own delayed saves are, instead of
+    being lost with the timer.
+    """
+    entry = make_entry(broker)
+    await setup_entry(hass, entry)
+    await send_uplink(hass, broker, *cs4_uplink(_report(2345), f_cnt=1))
+    key = f"csocket.{entry.entry_id}"
+
+    def saved_voltage() -> float | None:
+        devices = hass_storage.get(key, {}).get("data", {}).get("devices", {})
+        values = devices.get(DEV_EUI, {}).get("values", {})
+        return values.get("voltage")
+
+    assert saved_voltage() is None  # the throttle waits 10 s (test clock)
+    hass.bus.async_fire(EVENT_HOMEASSISTANT_FINAL_WRITE)
+    await hass.async_block_till_done()
+    assert saved_voltage() == 234.5

@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, Final
 
-from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.const import EVENT_HOMEASSISTANT_FINAL_WRITE
+from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
 from homeassistant.helpers.event import async_call_later
 from homeassistant.helpers.storage import Store
 
@@ -54,6 +55,10 @@ class SocketStore:
         self._snapshot = snapshot
         self._timer: CALLBACK_TYPE | None = None
         self._due: float | None = None
+        # Home Assistant does not unload entries when it stops: a save still
+        # waiting for its timer is written at the final write instead, as
+        # Home Assistant's own delayed saves are.
+        self._final_write: CALLBACK_TYPE | None = None
         # DevEUI -> its storage dict, immutable once built (shared with the
         # writer thread); sockets in `_changed` are rebuilt at the next save.
         self._parts: dict[str, dict[str, Any]] = {}
@@ -97,6 +102,15 @@ class SocketStore:
             self._timer()
         self._due = due
         self._timer = async_call_later(self._hass, delay, self._save)
+        if self._final_write is None:
+            self._final_write = self._hass.bus.async_listen_once(
+                EVENT_HOMEASSISTANT_FINAL_WRITE, self._async_final_write
+            )
+
+    async def _async_final_write(self, _event: Event) -> None:
+        self._final_write = None  # a listen_once: already removed
+        if self._timer is not None:
+            await self.async_flush()
 
     @callback
     def _save(self, _now: datetime) -> None:
@@ -107,7 +121,10 @@ class SocketStore:
         )
 
     async def async_flush(self) -> None:
-        """Save now (unload) and stop the throttle."""
+        """Save now (unload, stop) and stop the throttle."""
+        if self._final_write is not None:
+            self._final_write()
+            self._final_write = None
         if self._timer is not None:
             self._timer()
             self._timer = self._due = None
