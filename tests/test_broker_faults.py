@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import json
 import logging
 import subprocess
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from unittest.mock import patch
 
 import aiomqtt
@@ -428,13 +430,60 @@ async def test_backlog_gap_is_one_warning_with_the_fix(
                 hass, broker, *cs4_uplink(REPORT, dev_eui=dev_eui, f_cnt=round_)
             )
 
-    warnings = [
+    warnings = _backlog_warnings(caplog)
+    assert len(warnings) == 1
+    assert "sockets skipped frames" in warnings[0]
+
+
+def _backlog_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
         r.getMessage()
         for r in caplog.records
         if r.levelno == logging.WARNING and "max_queued_messages" in r.getMessage()
     ]
-    assert len(warnings) == 1
-    assert "sockets skipped frames" in warnings[0]
+
+
+async def test_after_a_crash_stale_frame_counters_are_no_backlog_gap(
+    hass: HomeAssistant,
+    broker: Broker,
+    freezer: FrozenDateTimeFactory,
+    hass_storage: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Restated values are saved every 15 minutes: after a crash the saved
+    frame counters are older than the last uplinks. Their jump to the next
+    uplink is no gap of the broker's; a jump after it still is.
+    """
+    sockets = [f"24e124148b1234{index:02x}" for index in range(4)]
+    entry = make_entry(broker)
+    await setup_entry(hass, entry)
+    for dev_eui in sockets:
+        await send_uplink(hass, broker, *cs4_uplink(REPORT, dev_eui=dev_eui, f_cnt=1))
+    freezer.tick(timedelta(seconds=11))  # new sockets: saved within 10 s
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    for f_cnt in range(2, 6):
+        for dev_eui in sockets:
+            await send_uplink(
+                hass, broker, *cs4_uplink(REPORT, dev_eui=dev_eui, f_cnt=f_cnt)
+            )
+    key = f"{DOMAIN}.{entry.entry_id}"
+    before_crash = copy.deepcopy(hass_storage[key])
+    assert before_crash["data"]["devices"][sockets[0]]["f_cnt"] == 1
+    assert not before_crash["data"].get("clean")
+    # What a crash leaves: the throttled save, not the unload's.
+    await hass.config_entries.async_unload(entry.entry_id)
+    assert hass_storage[key]["data"]["clean"] is True
+    hass_storage[key] = before_crash
+
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    for f_cnt in (6, 9):  # the live uplinks; then a real gap of two frames
+        for dev_eui in sockets:
+            await send_uplink(
+                hass, broker, *cs4_uplink(REPORT, dev_eui=dev_eui, f_cnt=f_cnt)
+            )
+        assert len(_backlog_warnings(caplog)) == (0 if f_cnt == 6 else 1)
 
 
 async def test_paho_connection_loss_is_debug_under_its_own_logger(

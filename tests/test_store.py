@@ -18,6 +18,7 @@ from .common import (
     BASIC_INFO,
     DEV_EUI,
     DEV_EUI_2,
+    ECHO_20_MIN,
     REPORT,
     cs4_uplink,
     make_entry,
@@ -68,23 +69,76 @@ async def test_writer_thread_gets_a_loop_built_snapshot(
 async def test_steady_uplinks_do_not_postpone_the_save(
     hass: HomeAssistant, broker: Broker, freezer: FrozenDateTimeFactory
 ) -> None:
-    """A throttle, not a debounce: an uplink every 5 s still saves every 10 s."""
-    saves: list[int] = []
+    """A throttle, not a debounce.
+
+    The new socket is saved 10 s after its first uplink, the interval it
+    learned 10 s after the report that taught it; then reports every 5
+    minutes, restating values, are saved 15 minutes after the first of them,
+    not postponed by the next ones.
+    """
+    saves: list[float] = []
     save = Store.async_save
 
     async def spy(self: Store[Any], data: Any) -> None:
         if self.key.startswith("csocket."):
-            saves.append(len(data["devices"]))
+            saves.append(data["devices"][DEV_EUI]["values"]["voltage"])
         await save(self, data)
 
     with patch.object(Store, "async_save", spy):
         await setup_entry(hass, make_entry(broker))
-        for f_cnt in range(1, 6):
-            await send_uplink(hass, broker, *cs4_uplink(REPORT, f_cnt=f_cnt))
-            freezer.tick(timedelta(seconds=5))
-            async_fire_time_changed(hass)
-            await hass.async_block_till_done()
-    assert len(saves) == 2
+        for f_cnt in range(1, 8):
+            report = _report(2200 + f_cnt)
+            await send_uplink(hass, broker, *cs4_uplink(report, f_cnt=f_cnt))
+            for _ in range(30):  # 5 minutes in 10 s steps
+                freezer.tick(timedelta(seconds=10))
+                async_fire_time_changed(hass)
+                await hass.async_block_till_done()
+    # 0:10, a new socket; 10:10, the third report taught csocket the interval
+    # (two equal gaps); 30:00, 15 minutes after the fourth report (with the
+    # sixth report's values).
+    assert saves == [220.1, 220.3, 220.6]
+
+
+async def test_restated_values_wait_what_only_csocket_knows_does_not(
+    hass: HomeAssistant,
+    broker: Broker,
+    freezer: FrozenDateTimeFactory,
+    hass_storage: dict[str, Any],
+) -> None:
+    """New values that the next report restates are saved within 15 minutes.
+
+    A setting the socket reported (it may never report it again) is saved
+    within 10 s, and takes the waiting values with it.
+    """
+    entry = make_entry(broker)
+    await setup_entry(hass, entry)
+    key = f"csocket.{entry.entry_id}"
+
+    def saved() -> dict[str, Any]:
+        data: dict[str, Any] = hass_storage[key]["data"]["devices"][DEV_EUI]
+        return data
+
+    async def wait(seconds: int) -> None:
+        freezer.tick(timedelta(seconds=seconds))
+        async_fire_time_changed(hass)
+        await hass.async_block_till_done()
+
+    await send_uplink(hass, broker, *cs4_uplink(_report(2200), f_cnt=1))
+    await wait(11)  # a new socket: its identity
+    assert saved()["values"]["voltage"] == 220.0
+    await send_uplink(hass, broker, *cs4_uplink(_report(2300), f_cnt=2))
+    await wait(11)
+    assert saved()["values"]["voltage"] == 220.0
+    assert saved()["f_cnt"] == 1
+    await wait(15 * 60 - 11)
+    assert saved()["values"]["voltage"] == 230.0
+    assert saved()["f_cnt"] == 2
+
+    await send_uplink(hass, broker, *cs4_uplink(_report(2400), f_cnt=3))
+    await send_uplink(hass, broker, *cs4_uplink(ECHO_20_MIN, f_cnt=4))
+    await wait(11)
+    assert saved()["values"]["report_interval"] == 1200
+    assert saved()["values"]["voltage"] == 240.0
 
 
 def _report(decivolts: int) -> str:
@@ -110,7 +164,7 @@ async def test_saves_rebuild_only_sockets_that_changed(
 
     async def save_now() -> dict[str, Any]:
         count = len(written)
-        freezer.tick(timedelta(seconds=11))
+        freezer.tick(timedelta(minutes=15, seconds=1))
         async_fire_time_changed(hass)
         await wait_for(hass, lambda: len(written) > count)
         return written[-1]["devices"]
@@ -168,3 +222,27 @@ async def test_a_waiting_save_is_written_when_home_assistant_stops(
     hass.bus.async_fire(EVENT_HOMEASSISTANT_FINAL_WRITE)
     await hass.async_block_till_done()
     assert saved_voltage() == 234.5
+
+
+async def test_the_final_write_marks_the_saved_frame_counters_current(
+    hass: HomeAssistant,
+    broker: Broker,
+    freezer: FrozenDateTimeFactory,
+    hass_storage: dict[str, Any],
+) -> None:
+    """A throttled save may be older than the last uplinks (15 minutes for
+    restated values): only what Home Assistant's stop writes is marked clean,
+    even when no save was waiting any more.
+    """
+    entry = make_entry(broker)
+    await setup_entry(hass, entry)
+    key = f"csocket.{entry.entry_id}"
+    await send_uplink(hass, broker, *cs4_uplink(REPORT, f_cnt=1))
+    freezer.tick(timedelta(seconds=11))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert hass_storage[key]["data"]["devices"][DEV_EUI]["f_cnt"] == 1
+    assert "clean" not in hass_storage[key]["data"]
+    hass.bus.async_fire(EVENT_HOMEASSISTANT_FINAL_WRITE)
+    await hass.async_block_till_done()
+    assert hass_storage[key]["data"]["clean"] is True

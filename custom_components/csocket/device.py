@@ -15,7 +15,13 @@ from . import codec
 from .availability import ReportClock
 from .const import FRAME_HISTORY
 from .network_servers import DeviceRef, Uplink
-from .state import SETTING_FIELDS, Measurements, SocketState, Threshold
+from .state import (
+    MEASUREMENT_FIELDS,
+    SETTING_FIELDS,
+    Measurements,
+    SocketState,
+    Threshold,
+)
 
 EVENT_POWER_OUTAGE = "power_outage"
 EVENT_POWER_RESTORED = "power_restored"
@@ -52,6 +58,9 @@ SOCKET_FIELDS = frozenset(
 # RSSI, SNR, frame counter, gateways, the learned interval) and the events.
 LINK: Final = "link"
 EVENTS: Final = "events"
+# What every periodic report restates: a crash that loses it loses nothing
+# for long (see store.RESTATED_SAVE_DELAY).
+RESTATED: Final = MEASUREMENT_FIELDS | {LINK, EVENTS}
 
 # Fields of a frame that only acknowledge a command; not state.
 ECHO_ONLY_FIELDS = frozenset(

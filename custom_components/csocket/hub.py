@@ -37,7 +37,7 @@ from .const import (
     DOMAIN,
 )
 from .dedup import FrameDedup
-from .device import SocketDevice
+from .device import RESTATED, SocketDevice
 from .discovery import DiscoveryGate
 from .network_servers import (
     IGNORED_INVALID_DEV_EUI,
@@ -52,7 +52,13 @@ from .network_servers import (
 from .overlap import async_raise_overlap_issue
 from .problems import DeviceProblem, QuietLog, RepairIssue
 from .registry import DeviceInfos, ProtobufIssue, registry_info, update_registry
-from .store import SocketStore, device_from_storage
+from .store import (
+    CLEAN,
+    RESTATED_SAVE_DELAY,
+    SAVE_DELAY,
+    SocketStore,
+    device_from_storage,
+)
 from .transport import BrokerTransport, Transport
 from .watch import EntryWatch
 
@@ -164,6 +170,11 @@ class CsocketHub:
             self.adapter.pin(device.ref)
             self._add(device)
             self.availability.update(device, first=True)
+        if not stored.get(CLEAN):
+            # Saved by the throttle, then Home Assistant crashed (or an older
+            # csocket saved it): the frame counters may predate the last
+            # uplinks, so the first ones now cannot show a broker's gap.
+            self.watch.backlog.unsure(self.devices)
 
     async def async_start(self) -> None:
         """Connect the transport; raises TransportError when that fails now."""
@@ -281,9 +292,13 @@ class CsocketHub:
         first = device.last_seen is None
         self.watch.backlog.frame(dev_eui, device.f_cnt, uplink.f_cnt)
         applied = device.apply_uplink(uplink, decoded, received)
+        # Whether the uplink told csocket something no later report restates.
+        keep = first or not applied.changed <= RESTATED
         if registry_info(device) != info_before:
+            keep = True
             update_registry(self.hass, self.entry.entry_id, device)
         if is_periodic(device, decoded, received) and device.clock.observe(received):
+            keep = True
             _LOGGER.debug(
                 "Socket %s reports every %s s", device.name, device.clock.learned
             )
@@ -292,7 +307,7 @@ class CsocketHub:
         device.last_events = applied.events
         device.notify(None if available_changed else applied.changed)
         device.last_events = []
-        self.store.schedule(device)
+        self.store.schedule(device, SAVE_DELAY if keep else RESTATED_SAVE_DELAY)
 
     def _ignored(self, topic: str, event: Ignored) -> None:
         self.ignored_count += 1

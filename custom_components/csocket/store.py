@@ -27,8 +27,19 @@ from .device import DelayTask, SocketDevice
 from .network_servers import DeviceRef
 from .state import SocketState
 
-# Steady uplinks save at most this often (seconds).
+# A change only csocket keeps (a setting the socket may not report again, a
+# new socket's identity) is saved within this many seconds.
 SAVE_DELAY: Final = 10
+# What every periodic report restates (measurements, link facts) waits longer,
+# as Home Assistant's own restore-state dump does (every 15 minutes): after a
+# crash the next report brings it back, and a whole-file rewrite every 10 s is
+# needless flash wear (0.6 KiB per socket) and, with thousands of sockets,
+# tens of milliseconds of serialisation holding the event loop.
+RESTATED_SAVE_DELAY: Final = 15 * 60
+# Set in a snapshot written when Home Assistant stops or the entry unloads:
+# frame counters are then current. A throttled save's may be older after a
+# crash (see BacklogCheck.unsure).
+CLEAN: Final = "clean"
 
 
 def _store(hass: HomeAssistant, entry_id: str) -> Store[dict[str, Any]]:
@@ -55,9 +66,10 @@ class SocketStore:
         self._snapshot = snapshot
         self._timer: CALLBACK_TYPE | None = None
         self._due: float | None = None
-        # Home Assistant does not unload entries when it stops: a save still
-        # waiting for its timer is written at the final write instead, as
-        # Home Assistant's own delayed saves are.
+        # Home Assistant does not unload entries when it stops: once anything
+        # changed, the entry saves (clean) at the final write, as Home
+        # Assistant's own delayed saves do; a save waiting for its timer
+        # would be lost otherwise.
         self._final_write: CALLBACK_TYPE | None = None
         # DevEUI -> its storage dict, immutable once built (shared with the
         # writer thread); sockets in `_changed` are rebuilt at the next save.
@@ -109,8 +121,8 @@ class SocketStore:
 
     async def _async_final_write(self, _event: Event) -> None:
         self._final_write = None  # a listen_once: already removed
-        if self._timer is not None:
-            await self.async_flush()
+        # Also after a throttled save: the file is then marked clean.
+        await self.async_flush()
 
     @callback
     def _save(self, _now: datetime) -> None:
@@ -128,7 +140,7 @@ class SocketStore:
         if self._timer is not None:
             self._timer()
             self._timer = self._due = None
-        await self._store.async_save(self._snapshot())
+        await self._store.async_save({**self._snapshot(), CLEAN: True})
 
 
 def _copy(values: Mapping[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -47,7 +47,13 @@ class BacklogCheck:
         self._since: datetime | None = None
         self._reported: set[str] = set()
         self._jumped: set[str] = set()
+        # Sockets whose frame counter may predate their last uplinks.
+        self._unsure: set[str] = set()
         self._warned = False
+
+    def unsure(self, dev_euis: Iterable[str]) -> None:
+        """These sockets' next frame is not compared with their counter."""
+        self._unsure.update(dev_euis)
 
     def connected(self) -> None:
         """A (re)connect: what the broker queued arrives now."""
@@ -64,6 +70,9 @@ class BacklogCheck:
             or after is None
             or dt_util.utcnow() - self._since > BACKLOG_WINDOW
         ):
+            return
+        if dev_eui in self._unsure:
+            self._unsure.discard(dev_eui)
             return
         self._reported.add(dev_eui)
         if after > before + 1:
