@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import logging
 from datetime import timedelta
@@ -12,7 +13,12 @@ from unittest.mock import patch
 import pytest
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.const import CONF_PASSWORD, CONF_USERNAME, STATE_UNAVAILABLE
+from homeassistant.const import (
+    CONF_PASSWORD,
+    CONF_USERNAME,
+    STATE_UNAVAILABLE,
+    STATE_UNKNOWN,
+)
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import device_registry as dr
@@ -40,6 +46,9 @@ from .common import (
 )
 
 VOLTAGE = "sensor.kettle_socket_voltage"
+ENERGY = "sensor.kettle_socket_energy"
+# REPORT with 9 Wh instead of 5 (channel 06, type 83, uint32 LE).
+NINE_WH = REPORT.replace("068305000000", "068309000000")
 
 
 @pytest.mark.usefixtures("entity_registry_enabled_by_default")
@@ -63,6 +72,7 @@ async def test_unload_reload_restores_values(
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     assert hass.states.get(VOLTAGE).state == "229.3"
+    assert hass.states.get(ENERGY).state == "0.005"
     assert hass.states.get("switch.kettle_socket").state == "on"
     assert hass.states.get("sensor.kettle_socket_last_seen").state == last_seen
     assert {
@@ -70,6 +80,41 @@ async def test_unload_reload_restores_values(
         for e in er.async_entries_for_config_entry(entity_registry, entry.entry_id)
     } == unique_ids
     assert unique_ids[VOLTAGE] == f"{DEV_EUI}_voltage"
+
+
+async def test_after_a_crash_the_energy_total_waits_for_the_next_report(
+    hass: HomeAssistant,
+    broker: Broker,
+    freezer: FrozenDateTimeFactory,
+    hass_storage: dict[str, Any],
+) -> None:
+    """Restated values are saved every 15 minutes; a crash loses the last ones.
+
+    Restoring the older energy total would send Home Assistant's
+    total_increasing sensor back (a dip in the energy statistics): it stays
+    unknown until the socket's next report. The other values come back.
+    """
+    entry = make_entry(broker)
+    await setup_entry(hass, entry)
+    key = f"{DOMAIN}.{entry.entry_id}"
+    await send_uplink(hass, broker, *cs4_uplink(REPORT, f_cnt=1))
+    freezer.tick(timedelta(seconds=11))  # a new socket: saved within 10 s
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    await send_uplink(hass, broker, *cs4_uplink(NINE_WH, f_cnt=2))
+    assert hass.states.get(ENERGY).state == "0.009"
+    crash_save = copy.deepcopy(hass_storage[key])
+    assert crash_save["data"]["devices"][DEV_EUI]["values"]["power_consumption"] == 5
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    hass_storage[key] = crash_save  # what a crash leaves behind
+
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert hass.states.get(ENERGY).state == STATE_UNKNOWN
+    assert hass.states.get(VOLTAGE).state == "229.3"
+    assert hass.states.get("switch.kettle_socket").state == "on"
+    await send_uplink(hass, broker, *cs4_uplink(NINE_WH, f_cnt=3))
+    assert hass.states.get(ENERGY).state == "0.009"
 
 
 async def test_uplinks_while_unloaded_are_delivered(
@@ -82,13 +127,10 @@ async def test_uplinks_while_unloaded_are_delivered(
     assert await hass.config_entries.async_unload(entry.entry_id)
 
     # 5 Wh -> 9 Wh while the integration is not running.
-    later = REPORT.replace("068305000000", "068309000000")
-    await broker.publish(*cs4_uplink(later, f_cnt=2), qos=1)
+    await broker.publish(*cs4_uplink(NINE_WH, f_cnt=2), qos=1)
 
     assert await hass.config_entries.async_setup(entry.entry_id)
-    await wait_for(
-        hass, lambda: hass.states.get("sensor.kettle_socket_energy").state == "0.009"
-    )
+    await wait_for(hass, lambda: hass.states.get(ENERGY).state == "0.009")
 
 
 async def test_reconnects_after_broker_restart(

@@ -16,6 +16,7 @@ from .availability import ReportClock
 from .const import FRAME_HISTORY
 from .network_servers import DeviceRef, Uplink
 from .state import (
+    ENERGY_FIELD,
     MEASUREMENT_FIELDS,
     SETTING_FIELDS,
     Measurements,
@@ -216,7 +217,7 @@ class SocketDevice:
         # gasp. Any other uplink means mains is back.
         new.setdefault("power_outage", False)
         if decoded.get("power_consumption_reset"):
-            new.setdefault("power_consumption", 0)
+            new.setdefault(ENERGY_FIELD, 0)
         task = self.delay_task
         self._apply_delay_task(decoded, now)
         was_out = self.measurements.power_outage is True

@@ -158,8 +158,9 @@ class CsocketHub:
             if domain == DOMAIN
         }
         now = dt_util.utcnow()
+        clean = bool(stored.get(CLEAN))
         for data in stored.get("devices", {}).values():
-            device = device_from_storage(data)
+            device = device_from_storage(data, clean=clean)
             if device.dev_eui not in known:
                 continue
             if data.get("available"):
@@ -170,7 +171,7 @@ class CsocketHub:
             self.adapter.pin(device.ref)
             self._add(device)
             self.availability.update(device, first=True)
-        if not stored.get(CLEAN):
+        if not clean:
             # Saved by the throttle, then Home Assistant crashed (or an older
             # csocket saved it): the frame counters may predate the last
             # uplinks, so the first ones now cannot show a broker's gap.

@@ -81,6 +81,8 @@ class Info:
 
 
 MEASUREMENT_FIELDS: Final = frozenset(f.name for f in fields(Measurements))
+# The energy total (Wh): Home Assistant's total_increasing energy sensor.
+ENERGY_FIELD: Final = "power_consumption"
 SETTING_FIELDS: Final = tuple(f.name for f in fields(Settings))
 INFO_FIELDS: Final = frozenset({"sn", "hardware_version", "firmware_version"})
 

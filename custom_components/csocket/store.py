@@ -25,7 +25,7 @@ from .availability import ReportClock
 from .const import DOMAIN, STORAGE_VERSION
 from .device import DelayTask, SocketDevice
 from .network_servers import DeviceRef
-from .state import SocketState
+from .state import ENERGY_FIELD, SocketState
 
 # A change only csocket keeps (a setting the socket may not report again, a
 # new socket's identity) is saved within this many seconds.
@@ -177,15 +177,22 @@ def device_to_storage(device: SocketDevice) -> dict[str, Any]:
     }
 
 
-def device_from_storage(data: Mapping[str, Any]) -> SocketDevice:
-    """Rebuild a device saved by `device_to_storage`."""
+def device_from_storage(data: Mapping[str, Any], *, clean: bool) -> SocketDevice:
+    """Rebuild a device saved by `device_to_storage` (`clean`: see CLEAN)."""
     task = data.get("delay_task")
     last_seen = data.get("last_seen")
+    values = data.get("values") or {}
+    if not clean:
+        # Restated values wait up to 15 minutes: after a crash the saved
+        # energy total may be below what Home Assistant recorded last, and a
+        # total_increasing sensor that goes back is a dip in the energy
+        # statistics. It stays unknown until the next report.
+        values = {k: v for k, v in values.items() if k != ENERGY_FIELD}
     return SocketDevice(
         ref=DeviceRef(**data["ref"]),
         display_name=data.get("display_name"),
         clock=ReportClock.from_storage(data.get("clock")),
-        state=SocketState.restore(data.get("values") or {}, data.get("sent") or {}),
+        state=SocketState.restore(values, data.get("sent") or {}),
         last_seen=datetime.fromisoformat(last_seen) if last_seen else None,
         rssi=data.get("rssi"),
         snr=data.get("snr"),
