@@ -118,27 +118,30 @@ async def test_restated_values_wait_what_only_csocket_knows_does_not(
         data: dict[str, Any] = hass_storage[key]["data"]["devices"][DEV_EUI]
         return data
 
-    async def wait(seconds: int) -> None:
-        freezer.tick(timedelta(seconds=seconds))
-        async_fire_time_changed(hass)
-        await hass.async_block_till_done()
-
     await send_uplink(hass, broker, *cs4_uplink(_report(2200), f_cnt=1))
-    await wait(11)  # a new socket: its identity
+    await _advance(hass, freezer, 11)  # a new socket: its identity
     assert saved()["values"]["voltage"] == 220.0
     await send_uplink(hass, broker, *cs4_uplink(_report(2300), f_cnt=2))
-    await wait(11)
+    await _advance(hass, freezer, 11)
     assert saved()["values"]["voltage"] == 220.0
     assert saved()["f_cnt"] == 1
-    await wait(15 * 60 - 11)
+    await _advance(hass, freezer, 15 * 60 - 11)
     assert saved()["values"]["voltage"] == 230.0
     assert saved()["f_cnt"] == 2
 
     await send_uplink(hass, broker, *cs4_uplink(_report(2400), f_cnt=3))
     await send_uplink(hass, broker, *cs4_uplink(ECHO_20_MIN, f_cnt=4))
-    await wait(11)
+    await _advance(hass, freezer, 11)
     assert saved()["values"]["report_interval"] == 1200
     assert saved()["values"]["voltage"] == 240.0
+
+
+async def _advance(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, seconds: int
+) -> None:
+    freezer.tick(timedelta(seconds=seconds))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
 
 
 def _report(decivolts: int) -> str:
@@ -246,3 +249,37 @@ async def test_the_final_write_marks_the_saved_frame_counters_current(
     hass.bus.async_fire(EVENT_HOMEASSISTANT_FINAL_WRITE)
     await hass.async_block_till_done()
     assert hass_storage[key]["data"]["clean"] is True
+
+
+async def test_a_clean_file_is_rewritten_within_10_s_of_the_first_change(
+    hass: HomeAssistant,
+    broker: Broker,
+    freezer: FrozenDateTimeFactory,
+    hass_storage: dict[str, Any],
+) -> None:
+    """After a start from a clean file, the file must stop claiming that its
+    frame counters are current soon, or a crash would leave it trusted.
+    Later restated values wait 15 minutes again.
+    """
+    entry = make_entry(broker)
+    await setup_entry(hass, entry)
+    key = f"csocket.{entry.entry_id}"
+    await send_uplink(hass, broker, *cs4_uplink(_report(2200), f_cnt=1))
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    assert hass_storage[key]["data"]["clean"] is True
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+
+    def saved() -> dict[str, Any]:
+        data: dict[str, Any] = hass_storage[key]["data"]
+        return data
+
+    await send_uplink(hass, broker, *cs4_uplink(_report(2300), f_cnt=2))
+    await _advance(hass, freezer, 11)
+    assert "clean" not in saved()
+    assert saved()["devices"][DEV_EUI]["f_cnt"] == 2
+    await send_uplink(hass, broker, *cs4_uplink(_report(2400), f_cnt=3))
+    await _advance(hass, freezer, 11)
+    assert saved()["devices"][DEV_EUI]["f_cnt"] == 2
+    await _advance(hass, freezer, 15 * 60)
+    assert saved()["devices"][DEV_EUI]["f_cnt"] == 3

@@ -71,6 +71,8 @@ class SocketStore:
         # Assistant's own delayed saves do; a save waiting for its timer
         # would be lost otherwise.
         self._final_write: CALLBACK_TYPE | None = None
+        # Whether the file on disk is marked CLEAN (written at a stop).
+        self._file_clean = False
         # DevEUI -> its storage dict, immutable once built (shared with the
         # writer thread); sockets in `_changed` are rebuilt at the next save.
         self._parts: dict[str, dict[str, Any]] = {}
@@ -78,7 +80,9 @@ class SocketStore:
 
     async def async_load(self) -> dict[str, Any]:
         """What the last run saved, or {}."""
-        return await self._store.async_load() or {}
+        data = await self._store.async_load() or {}
+        self._file_clean = bool(data.get(CLEAN))
+        return data
 
     @callback
     def devices(self, devices: Iterable[SocketDevice]) -> dict[str, Any]:
@@ -107,6 +111,11 @@ class SocketStore:
         """
         if device is not None:
             self._changed.add(device.dev_eui)
+        if self._file_clean:
+            # The file claims to be current and no longer is: if Home
+            # Assistant crashed now, the next start would trust it. The first
+            # change of a run comes within 10 s, and the save ends the claim.
+            delay = min(delay, SAVE_DELAY)
         due = self._hass.loop.time() + delay
         if self._timer is not None:
             if self._due is not None and self._due <= due:
@@ -128,6 +137,7 @@ class SocketStore:
     def _save(self, _now: datetime) -> None:
         self._timer = self._due = None
         data = self._snapshot()
+        self._file_clean = False
         self._hass.async_create_task(
             self._store.async_save(data), "csocket save", eager_start=True
         )
@@ -141,6 +151,7 @@ class SocketStore:
             self._timer()
             self._timer = self._due = None
         await self._store.async_save({**self._snapshot(), CLEAN: True})
+        self._file_clean = True
 
 
 def _copy(values: Mapping[str, Any]) -> dict[str, Any]:
