@@ -10,10 +10,15 @@ owner created through onboarding (as on a new installation):
 * each simulated socket gets its entities, the outlet switch with a state;
 * a switch round trip: ``switch.turn_off``/``turn_on`` reach the simulator as
   downlinks and the switch follows the device's confirming report;
+* a restart: the stop writes csocket's file marked clean, and every switch
+  and energy total comes back before any uplink (the simulator is stopped);
+* a crash: the first change after that start is saved within 10 s without
+  the mark; after a SIGKILL and a start the switches come back, the energy
+  totals stay unknown until the next report, which brings them;
 * removing the entry (which ends csocket's persistent MQTT session) works;
-* after a clean stop, the log has no WARNING or ERROR from csocket (its
-  loggers, aiomqtt/paho, or a traceback through its code). Other warnings and
-  errors are listed for information.
+* in the log of every run, no WARNING or ERROR from csocket (its loggers,
+  aiomqtt/paho, or a traceback through its code). Other warnings and errors
+  are listed for information.
 
 Run by scripts/test-current with the Home Assistant 2026.11 venv; it works with
 any venv that has ``homeassistant`` and csocket's requirements. Exits non-zero
@@ -234,6 +239,19 @@ class Stack:
                 print(f"    {name} did not stop in {timeout:.0f} s: killed")
         return process.returncode
 
+    def crash(self, name: str) -> None:
+        """SIGKILL: nothing is written on the way out."""
+        process = self.processes.pop(name)
+        process.kill()
+        process.wait()
+
+    def keep_log(self) -> Path:
+        """A copy of Home Assistant's log (each start moves it to .log.1)."""
+        runs = len(list(self.workdir.glob("home-assistant-run*.log")))
+        copy = self.workdir / f"home-assistant-run{runs + 1}.log"
+        shutil.copyfile(self.workdir / "home-assistant.log", copy)
+        return copy
+
     def stop_all(self) -> None:
         """Stop whatever still runs, the broker last."""
         for name in ("simulator", "hass", "mosquitto"):
@@ -361,19 +379,7 @@ def check(stack: Stack) -> None:
     version = api.request("GET", "/api/config")["version"]
     print(f"    Home Assistant {version} up in {time.monotonic() - t0:.0f} s")
 
-    def entry_state() -> str | None:
-        stack.alive("hass")
-        entries = api.request(
-            "GET", f"/api/config/config_entries/entry?domain={DOMAIN}"
-        )
-        if len(entries) != 1:
-            raise CheckFailedError(f"expected one csocket entry, got {entries}")
-        state = entries[0]["state"]
-        if state in ("setup_error", "setup_retry", "migration_error", "failed_unload"):
-            raise CheckFailedError(f"csocket entry {state}: {entries[0].get('reason')}")
-        return entries[0]["entry_id"] if state == "loaded" else None
-
-    entry_id = wait("the csocket entry to load", entry_state, STEP_TIMEOUT)
+    entry_id = wait_loaded(stack, api)
     print("    csocket entry loaded")
 
     stack.start_simulator()
@@ -413,8 +419,86 @@ def check(stack: Stack) -> None:
         wait(f"{switch} to report {target}", _state_is(api, switch, target))
         print(f"    {switch} {target} (confirmed in {time.monotonic() - t1:.1f} s)")
 
+    check_restarts(stack, api, entry_id, switches)
+
     result = api.request("DELETE", f"/api/config/config_entries/entry/{entry_id}")
     print(f"    csocket entry removed ({result})")
+
+
+def wait_loaded(stack: Stack, api: Api) -> str:
+    """Wait for Home Assistant and the csocket entry; its entry id."""
+
+    def http_up() -> bool:
+        stack.alive("hass")
+        return isinstance(api.request("GET", "/api/config", timeout=5), dict)
+
+    def entry_state() -> str | None:
+        stack.alive("hass")
+        entries = api.request(
+            "GET", f"/api/config/config_entries/entry?domain={DOMAIN}"
+        )
+        if len(entries) != 1:
+            raise CheckFailedError(f"expected one csocket entry, got {entries}")
+        state = entries[0]["state"]
+        if state in ("setup_error", "setup_retry", "migration_error", "failed_unload"):
+            raise CheckFailedError(f"csocket entry {state}: {entries[0].get('reason')}")
+        return entries[0]["entry_id"] if state == "loaded" else None
+
+    wait("Home Assistant's API", http_up, START_TIMEOUT)
+    return str(wait("the csocket entry to load", entry_state, STEP_TIMEOUT))
+
+
+def check_restarts(stack: Stack, api: Api, entry_id: str, switches: list[str]) -> None:
+    """What a stop keeps, and what a crash keeps (module docstring)."""
+    saved_file = stack.config / ".storage" / f"{DOMAIN}.{entry_id}"
+
+    def saved() -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(saved_file.read_text())["data"]
+        return data
+
+    def shown(entities: list[str]) -> dict[str, str]:
+        states = api.states()
+        return {entity_id: states[entity_id]["state"] for entity_id in entities}
+
+    energy = [
+        e
+        for e in api.csocket_entities()
+        if e.startswith("sensor.") and e.endswith("_energy")
+    ]
+    if len(energy) != SOCKETS:
+        raise CheckFailedError(f"expected {SOCKETS} energy sensors, got {energy}")
+
+    def all_known() -> bool:
+        return "unknown" not in shown(energy).values()
+
+    wait("every energy total", all_known)
+    stack.stop("simulator")  # no uplink from here on: what shows is restored
+    before = shown(switches + energy)
+    stack.stop("hass")
+    stack.keep_log()
+    if saved().get("clean") is not True or len(saved()["devices"]) != SOCKETS:
+        raise CheckFailedError(f"the stop did not write a clean file: {saved()}")
+    stack.start_hass()
+    wait_loaded(stack, api)
+    if (after := shown(switches + energy)) != before:
+        raise CheckFailedError(f"restored after a stop: {after}, before: {before}")
+    print(f"    restart: {len(before)} switch and energy states restored")
+
+    stack.start_simulator()
+    wait("the first change after the start to be saved", lambda: "clean" not in saved())
+    stack.stop("simulator")
+    stack.crash("hass")
+    stack.keep_log()
+    stack.start_hass()
+    wait_loaded(stack, api)
+    after = shown(switches + energy)
+    if {after[e] for e in energy} != {"unknown"} or not all(
+        after[s] in ("on", "off") for s in switches
+    ):
+        raise CheckFailedError(f"after a crash: {after}")
+    stack.start_simulator()
+    wait("the energy totals of the next report", all_known)
+    print("    crash: switches restored, energy totals unknown until the next report")
 
 
 def _state_is(api: Api, entity_id: str, state: str) -> Callable[[], bool]:
@@ -478,7 +562,10 @@ def main() -> int:
         check(stack)
         code = stack.stop("hass")
         print(f"    Home Assistant stopped (exit status {code})")
-        check_log(workdir / "home-assistant.log")
+        stack.keep_log()
+        for log in sorted(workdir.glob("home-assistant-run*.log")):
+            print(f"    {log.name}:")
+            check_log(log)
         ok = True
     except (CheckFailedError, OSError) as err:
         print(f"FAILED: {err}", file=sys.stderr)
