@@ -69,7 +69,6 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[1]
 HASS = ROOT / ".venv" / "bin" / "hass"
-PYTHON = ROOT / ".venv" / "bin" / "python"
 APP_ID = "17c82e96-be03-4f38-aef3-f83d48582d97"
 F_PORT = 85
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -346,6 +345,7 @@ class Side:
     workdir: Path
     sockets: int
     source: Path
+    hass_bin: Path
     broker_port: int = field(default_factory=free_port)
     http_port: int = field(default_factory=free_port)
     broker: subprocess.Popen[bytes] | None = None
@@ -565,7 +565,7 @@ class Side:
         log = (self.workdir / "hass.out").open("ab")
         self.started_at = time.monotonic()
         self.hass = subprocess.Popen(
-            [str(HASS), "-c", str(self.config), "--skip-pip"],
+            [str(self.hass_bin), "-c", str(self.config), "--skip-pip"],
             stdout=log,
             stderr=log,
             start_new_session=True,
@@ -580,8 +580,10 @@ class Side:
         """ERROR and CRITICAL lines of Home Assistant's log.
 
         Without the optional libturbojpeg, Home Assistant logs an error when
-        it imports the camera integration; that is the machine, not a setup
-        under test, and it is left out.
+        it imports the camera integration; without an ffmpeg binary (Home
+        Assistant 2026.x starts tts, which needs ffmpeg, in every instance),
+        haffmpeg logs one. Both are the machine, not a setup under test, and
+        are left out.
         """
         path = self.config / "home-assistant.log"
         if not path.exists():
@@ -591,6 +593,7 @@ class Side:
             for line in path.read_text(errors="replace").splitlines()
             if re.search(r"\b(ERROR|CRITICAL)\b", line)
             and "Error loading libturbojpeg" not in line
+            and "[haffmpeg.core] FFmpeg fails" not in line
         ]
 
 
@@ -801,7 +804,8 @@ class Bench:
     async def publish(self, side: Side, count: int, rate: float = 0) -> list[float]:
         """Run the publisher process for `count` uplinks; returns publish times."""
         process = await asyncio.create_subprocess_exec(
-            str(PYTHON),
+            # The Python that runs this script: the one next to its hass.
+            sys.executable,
             __file__,
             "publish",
             "--port",
@@ -1274,7 +1278,7 @@ def table(all_results: dict[int, dict[str, Results]]) -> str:
     return "\n".join(lines)
 
 
-def machine() -> str:
+def machine(hass: Path) -> str:
     """CPU model, cores, load, Python and Home Assistant versions."""
     cpu = "unknown CPU"
     with contextlib.suppress(OSError):
@@ -1283,7 +1287,7 @@ def machine() -> str:
                 cpu = line.split(":", 1)[1].strip()
                 break
     ha = subprocess.run(
-        [str(HASS), "--version"], capture_output=True, text=True, check=False
+        [str(hass), "--version"], capture_output=True, text=True, check=False
     ).stdout.strip()
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     return (
@@ -1307,7 +1311,7 @@ async def bench(args: argparse.Namespace) -> int:
         for sockets in counts:
             print(f"{sockets} sockets:")
             sides = [
-                Side(kind, Path(tmp) / f"{sockets}-{kind}", sockets, source)
+                Side(kind, Path(tmp) / f"{sockets}-{kind}", sockets, source, args.hass)
                 for kind in ("csocket", "template")
             ]
             try:
@@ -1334,7 +1338,7 @@ async def bench(args: argparse.Namespace) -> int:
     text = table(all_results)
     load = ", ".join(f"{x:.2f}" for x in load_before)
     header = (
-        f"Machine: {machine()} (load average at the start {load}).\n"
+        f"Machine: {machine(args.hass)} (load average at the start {load}).\n"
         f"{args.uplinks} uplinks per run, {args.runs} runs, sides alternating; "
         f"latency at {LATENCY_RATE} uplinks/s for {LATENCY_SECONDS} s; "
         f"{ACTIONS} switch actions.\n"
@@ -1387,6 +1391,12 @@ def main() -> int:
         default=str(ROOT / "custom_components" / "csocket"),
         help="the custom_components/csocket directory to run",
     )
+    parser.add_argument(
+        "--hass",
+        type=Path,
+        default=HASS,
+        help="the hass to run; run this script with the Python of its venv",
+    )
     parser.add_argument("--output", help="write the results to this markdown file")
     parser.add_argument(
         "--py-spy",
@@ -1398,6 +1408,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     args.source = Path(args.source).resolve()
+    args.hass = args.hass.absolute()
     if args.command == "publish":
         publisher(args)
         return 0
