@@ -10,10 +10,16 @@ import pytest
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_platform
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers import issue_registry as ir
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
-from custom_components.csocket.const import CONF_MAX_SOCKETS, DOMAIN
+from custom_components.csocket.const import (
+    CONF_MAX_SOCKETS,
+    DOMAIN,
+    ENABLED_ENTITIES_PER_SOCKET,
+)
 
 from .broker import Broker
 from .common import (
@@ -21,6 +27,7 @@ from .common import (
     REPORT,
     cs4_uplink,
     make_entry,
+    registry_device,
     send_uplink,
     setup_entry,
     wait_for,
@@ -42,6 +49,15 @@ def _csocket_lines(caplog: pytest.LogCaptureFixture, level: int) -> list[str]:
         if record.name.startswith("custom_components.csocket")
         and record.levelno == level
     ]
+
+
+def _assert_refused_quietly(
+    caplog: pytest.LogCaptureFixture, reason: str, count: int
+) -> None:
+    """One debug line per refused DevEUI, nothing above debug."""
+    refused = [line for line in _csocket_lines(caplog, logging.DEBUG) if reason in line]
+    assert len(refused) == count
+    assert _csocket_lines(caplog, logging.WARNING) == []
 
 
 def _issues(issue_registry: ir.IssueRegistry) -> list[ir.IssueEntry]:
@@ -95,14 +111,7 @@ async def test_dev_eui_flood_is_capped(
     issues = _issues(issue_registry)
     assert [issue.issue_id for issue in issues] == [f"discovery_cap_{entry.entry_id}"]
     assert issues[0].translation_placeholders == {"title": entry.title, "count": "5"}
-    # One debug line per refused DevEUI, nothing above debug.
-    refused = [
-        line
-        for line in _csocket_lines(caplog, logging.DEBUG)
-        if "reached its limit of 5 sockets" in line
-    ]
-    assert len(refused) == 46
-    assert _csocket_lines(caplog, logging.WARNING) == []
+    _assert_refused_quietly(caplog, "reached its limit of 5 sockets", 46)
 
     # Raising the cap (options flow) lets the next new socket in.
     result = await hass.config_entries.options.async_init(entry.entry_id)
@@ -115,6 +124,83 @@ async def test_dev_eui_flood_is_capped(
     await send_uplink(hass, broker, *cs4_uplink(REPORT, dev_eui=_made_up(40)))
     assert _made_up(40) in entry.runtime_data.devices
     assert len(dr.async_entries_for_config_entry(device_registry, entry.entry_id)) == 6
+
+
+def _enabled_per_device(
+    entity_registry: er.EntityRegistry, entry_id: str
+) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for entity in er.async_entries_for_config_entry(entity_registry, entry_id):
+        if not entity.disabled and entity.device_id is not None:
+            counts[entity.device_id] = counts.get(entity.device_id, 0) + 1
+    return counts
+
+
+async def test_entity_limit_adds_whole_sockets_only(
+    hass: HomeAssistant,
+    broker: Broker,
+    issue_registry: ir.IssueRegistry,
+    device_registry: dr.DeviceRegistry,
+    entity_registry: er.EntityRegistry,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """At Home Assistant's limit of enabled entities per entry: no half sockets.
+
+    Home Assistant 2026.7+ adds at most 10 000 enabled entities to one entry
+    (625 sockets); here a limit with room for 3 sockets and 5 entities more.
+    Older releases have no limit: the same attribute makes csocket keep one.
+    """
+    limit = 3 * ENABLED_ENTITIES_PER_SOCKET + 5
+    monkeypatch.setattr(
+        entity_platform, "MAX_ENABLED_ENTITIES_PER_CONFIG_ENTRY", limit, raising=False
+    )
+    entry = make_entry(broker)
+    await setup_entry(hass, entry)
+    await send_uplink(hass, broker, *cs4_uplink(REPORT))
+    # The constant is what a new socket really enables.
+    assert list(_enabled_per_device(entity_registry, entry.entry_id).values()) == [
+        ENABLED_ENTITIES_PER_SOCKET
+    ]
+    caplog.set_level(logging.DEBUG, logger="custom_components.csocket")
+    # A burst: each socket's entities count before the next socket is judged.
+    flood = [cs4_uplink(REPORT, dev_eui=_made_up(i), name=f"x{i}") for i in range(5)]
+    await _flood(hass, broker, flood, f_cnt=2)
+
+    assert set(entry.runtime_data.devices) == {DEV_EUI, _made_up(0), _made_up(1)}
+    per_device = _enabled_per_device(entity_registry, entry.entry_id)
+    assert sorted(per_device.values()) == [ENABLED_ENTITIES_PER_SOCKET] * 3
+    assert len(dr.async_entries_for_config_entry(device_registry, entry.entry_id)) == 3
+    issues = _issues(issue_registry)
+    assert [issue.issue_id for issue in issues] == [f"entity_limit_{entry.entry_id}"]
+    assert issues[0].translation_placeholders == {
+        "title": entry.title,
+        "limit": str(limit),
+        "enabled": str(3 * ENABLED_ENTITIES_PER_SOCKET),
+        "count": "3",
+        "per_socket": str(ENABLED_ENTITIES_PER_SOCKET),
+    }
+    _assert_refused_quietly(caplog, "of Home Assistant's 53 enabled entities", 3)
+    # Home Assistant 2026.7+ refused no entity (it would warn).
+    assert "Reached the maximum" not in caplog.text
+
+    # Disabling one socket's entities makes room: a waiting socket's next
+    # report adds it, whole, and the issue goes.
+    device = registry_device(hass, _made_up(0), entry.entry_id)
+    assert device is not None
+    for entity in er.async_entries_for_device(entity_registry, device.id):
+        entity_registry.async_update_entity(
+            entity.entity_id, disabled_by=er.RegistryEntryDisabler.USER
+        )
+    await send_uplink(
+        hass, broker, *cs4_uplink(REPORT, dev_eui=_made_up(3), name="x3", f_cnt=9)
+    )
+    assert _made_up(3) in entry.runtime_data.devices
+    assert _issues(issue_registry) == []
+    assert (
+        sorted(_enabled_per_device(entity_registry, entry.entry_id).values())
+        == [ENABLED_ENTITIES_PER_SOCKET] * 3
+    )
 
 
 async def test_log_flood_is_quiet(

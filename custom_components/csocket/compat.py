@@ -7,6 +7,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_platform
+from homeassistant.helpers import entity_registry as er
+
 # Home Assistant 2026.9 validates with probatio instead of voluptuous and aliases
 # `import voluptuous` to probatio's drop-in module, so at runtime `vol` is always
 # the library Home Assistant uses. mypy cannot follow that alias: it reads the
@@ -53,10 +57,36 @@ def device_belongs_to(device: RegistryDevice, entry_id: str) -> bool:
     return entry_id in device.config_entries
 
 
+def entity_limit() -> int | None:
+    """Enabled entities Home Assistant adds to one config entry at most, if limited.
+
+    Home Assistant 2026.7+ stops adding an entry's new enabled entities at this
+    number (csocket is not among the exempt domains); earlier releases add any.
+    """
+    limit = getattr(entity_platform, "MAX_ENABLED_ENTITIES_PER_CONFIG_ENTRY", None)
+    return limit if isinstance(limit, int) else None
+
+
+def enabled_entity_count(hass: HomeAssistant, entry_id: str) -> int:
+    """The config entry's enabled entities in the entity registry."""
+    entities = er.async_get(hass).entities
+    # HA >= 2026.7 keeps the count it checks its limit against.
+    count = getattr(entities, "get_enabled_count_for_config_entry_id", None)
+    if count is not None:
+        return int(count(entry_id))
+    return sum(
+        1
+        for entity in entities.get_entries_for_config_entry_id(entry_id)
+        if not entity.disabled
+    )
+
+
 __all__ = [
     "OPTIONS_FLOW_AUTO_RELOAD",
     "OptionsFlowBase",
     "RegistryDevice",
     "device_belongs_to",
+    "enabled_entity_count",
+    "entity_limit",
     "vol",
 ]

@@ -39,6 +39,10 @@ DEFAULT_COMMAND_TIMEOUT: Final = 30
 # application must not create devices (and their entities) without bound.
 DEFAULT_MAX_SOCKETS: Final = 500
 MAX_SOCKETS_LIMIT: Final = 10000
+# Entities a new socket adds enabled: the platforms' descriptions enabled by
+# default (test_quiet_log.py counts them in the registry). Home Assistant
+# 2026.7+ adds at most a fixed number of enabled entities to one entry.
+ENABLED_ENTITIES_PER_SOCKET: Final = 16
 # How long a command may wait for its turn on air (README "LoRaWAN airtime").
 DEFAULT_QUEUE_TIMEOUT: Final = 300
 # The device's factory reporting interval (user guide 3.3).

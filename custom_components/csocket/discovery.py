@@ -1,4 +1,4 @@
-"""Which new DevEUIs become sockets: the WS523 check, the list and the cap."""
+"""Which new DevEUIs become sockets: the WS523 check, the list, the caps."""
 
 from __future__ import annotations
 
@@ -9,7 +9,14 @@ from typing import Any, Final
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
 
-from .const import CONF_AUTO_ADD, CONF_DEV_EUIS, CONF_MAX_SOCKETS, DEFAULT_MAX_SOCKETS
+from .compat import enabled_entity_count, entity_limit
+from .const import (
+    CONF_AUTO_ADD,
+    CONF_DEV_EUIS,
+    CONF_MAX_SOCKETS,
+    DEFAULT_MAX_SOCKETS,
+    ENABLED_ENTITIES_PER_SOCKET,
+)
 from .device import SOCKET_FIELDS
 from .network_servers import Uplink
 from .problems import RepairIssue
@@ -26,9 +33,11 @@ class DiscoveryGate:
 
     def __init__(self, hass: HomeAssistant, entry: ConfigEntry[Any]) -> None:
         """Read the entry's options; raise the cap issue through the registry."""
+        self._hass = hass
         self._entry = entry
         self._refused: set[str] = set()
         self.cap_issue = RepairIssue(hass, entry, "discovery_cap", "discovery_cap")
+        self.limit_issue = RepairIssue(hass, entry, "entity_limit", "entity_limit")
 
     @property
     def max_sockets(self) -> int:
@@ -75,7 +84,40 @@ class DiscoveryGate:
             return False
         # Below the cap again (sockets deleted): the issue no longer holds.
         self.cap_issue.remove()
-        return True
+        return self._fits(dev_eui, known)
+
+    def _fits(self, dev_eui: str, known: int) -> bool:
+        """Whether Home Assistant would add every entity of one more socket.
+
+        At its limit Home Assistant drops an entry's further entities one by
+        one: a socket would be half there, and Home Assistant's warning asks
+        users to report a bug. Listed sockets are no exception.
+        """
+        limit = entity_limit()
+        if limit is None:
+            return True
+        # The platforms register a socket's entities as it is discovered
+        # (eagerly, in the same call), so the count includes the last one.
+        enabled = enabled_entity_count(self._hass, self._entry.entry_id)
+        if enabled + ENABLED_ENTITIES_PER_SOCKET <= limit:
+            self.limit_issue.remove()
+            return True
+        self._refuse(
+            logging.DEBUG,
+            dev_eui,
+            "Socket %s not added: the entry has %s of Home Assistant's %s enabled"
+            " entities per entry",
+            dev_eui,
+            enabled,
+            limit,
+        )
+        self.limit_issue.show(
+            limit=str(limit),
+            enabled=str(enabled),
+            count=str(known),
+            per_socket=str(ENABLED_ENTITIES_PER_SOCKET),
+        )
+        return False
 
     def _refuse(self, level: int, dev_eui: str, msg: str, *args: object) -> None:
         if dev_eui in self._refused:

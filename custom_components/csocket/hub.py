@@ -324,6 +324,7 @@ class CsocketHub:
         self.protobuf_issue.remove()
         self._remove_overlap_issue()
         self.discovery.cap_issue.remove()
+        self.discovery.limit_issue.remove()
         for problem in self.problems.values():
             problem.remove()
 
