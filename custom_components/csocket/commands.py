@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from homeassistant.util import dt as dt_util
 
@@ -32,6 +32,7 @@ from .command import (
 )
 from .configure import SettingsFlush, SettingsHost
 from .connection import CannotConnect
+from .device import COMMANDS
 from .network_servers import DownlinkStatus
 
 if TYPE_CHECKING:
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
     from .transport import Transport
 
 _LOGGER = logging.getLogger(__name__)
+# What a change of the queue notifies (SocketDevice.notify).
+_QUEUE_CHANGED: Final = frozenset({COMMANDS})
 
 
 def dispatch_result(
@@ -171,7 +174,7 @@ class CommandQueue:
                     if reports:
                         deadline.reschedule(loop.time() + host.command_timeout)
                     turn.release_after(GUARD)
-                    self._device.notify()
+                    self._device.notify(_QUEUE_CHANGED)
 
                 command.on_sent = sent
                 if await turn.take(command.future):
@@ -182,7 +185,7 @@ class CommandQueue:
                         # A server that never reports this transmission must
                         # not hold the air for every other socket.
                         turn.release_after(host.command_timeout)
-                        self._device.notify()
+                        self._device.notify(_QUEUE_CHANGED)
                     else:
                         command.transmitted()
                 return await command.future
@@ -198,7 +201,7 @@ class CommandQueue:
             command.on_sent = None
             self.commands.remove(command)
             self._index.pop(command.correlation_id, None)
-            self._device.notify()
+            self._device.notify(_QUEUE_CHANGED)
 
     def _register(self, command: Command) -> int:
         """Track command, replacing unpublished ones of its key; count those ahead."""
@@ -212,7 +215,7 @@ class CommandQueue:
         ahead = len(self._index)
         self.commands.append(command)
         self._index[command.correlation_id] = command
-        self._device.notify()
+        self._device.notify(_QUEUE_CHANGED)
         return ahead
 
     def handle_uplink(self, decoded: Mapping[str, Any]) -> None:

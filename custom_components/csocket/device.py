@@ -59,6 +59,9 @@ SOCKET_FIELDS = frozenset(
 # RSSI, SNR, frame counter, gateways, the learned interval) and the events.
 LINK: Final = "link"
 EVENTS: Final = "events"
+# A command of the socket's queue was added, sent or settled (only the socket
+# switch shows it: its pending_target and command_state).
+COMMANDS: Final = "commands"
 # What every periodic report restates: a crash that loses it loses nothing
 # for long (see store.RESTATED_SAVE_DELAY).
 RESTATED: Final = MEASUREMENT_FIELDS | {LINK, EVENTS}

@@ -16,7 +16,7 @@ from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
 
-from .device import SocketDevice
+from .device import COMMANDS, SocketDevice
 from .entity import CsocketControlEntity, async_setup_device_entities
 from .hub import CsocketHub
 from .util import SOCKET_STATUS, async_configure, async_run_command
@@ -138,8 +138,8 @@ class CsocketSocketSwitch(CsocketControlEntity, SwitchEntity):
     """The outlet. Shows only what the device confirmed, never a guess."""
 
     _unrecorded_attributes = frozenset({"pending_target", "command_state"})
-    # The command attributes change with a full notification (commands.py).
-    _reads = frozenset({"socket_status"})
+    # The command attributes follow the socket's queue (commands.py).
+    _reads = frozenset({"socket_status", COMMANDS})
 
     @property
     def available(self) -> bool:

@@ -63,6 +63,10 @@ def filter_pattern(levels: Sequence[str]) -> re.Pattern[str]:
 
 def filter_matches(levels: Sequence[str], topic: str) -> bool:
     """MQTT topic-filter match; levels is the filter split on "/"."""
+    if "+" not in levels and "#" not in levels:
+        # One topic (a device's command topic in one application): no regex,
+        # which would be compiled again per socket once re's cache is full.
+        return "/".join(levels) == topic
     return filter_pattern(levels).fullmatch(topic) is not None
 
 
