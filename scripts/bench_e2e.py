@@ -6,7 +6,10 @@ For every socket count it starts, on free 127.0.0.1 ports, two Mosquitto
 brokers and two real ``hass`` processes (no recorder, no frontend):
 
 * **csocket**: the integration's entry as ``scripts/develop`` creates it
-  (dedicated-broker transport, ChirpStack v4, one application);
+  (dedicated-broker transport, ChirpStack v4, one application). On Home
+  Assistant 2026.7+, which adds at most 10 000 enabled entities to one config
+  entry, the sockets are split as a user must split them: one ChirpStack
+  application and one csocket entry per ``--sockets-per-entry`` sockets;
 * **template**: what users set up today instead: the network server decodes
   with a codec and Home Assistant's MQTT integration has 5 MQTT sensors + 1
   switch per socket with ``value_template: "{{ value_json.object.voltage }}"``
@@ -155,16 +158,33 @@ DEVICE_INFO = dict(  # noqa: C408 - reads like the JSON it becomes
 )
 
 
+def application(index: int, per_entry: int = 0) -> str:
+    """The ChirpStack application of socket `index` (`per_entry` 0: one for all).
+
+    Socket `index` belongs to the csocket entry `index // per_entry`.
+    """
+    group = index // per_entry if per_entry else 0
+    return APP_ID if group == 0 else f"{APP_ID[:-4]}{group:04x}"
+
+
 def uplink(
-    codec: ModuleType, index: int, seq: int, *, decoded: bool, **kwargs: bool
+    codec: ModuleType,
+    index: int,
+    seq: int,
+    *,
+    decoded: bool,
+    per_entry: int = 0,
+    **kwargs: bool,
 ) -> tuple[str, bytes]:
     """Topic and ChirpStack v4 JSON of one uplink of socket `index`."""
     data = report(seq, **kwargs)
     eui = dev_eui(index)
+    app = application(index, per_entry)
     body: dict[str, Any] = {
         "deduplicationId": f"00000000-0000-4000-8000-{seq:012x}",
         "time": datetime.now(UTC).isoformat(),
-        "deviceInfo": DEVICE_INFO | {"deviceName": name(index), "devEui": eui},
+        "deviceInfo": DEVICE_INFO
+        | {"applicationId": app, "deviceName": name(index), "devEui": eui},
         "devAddr": "00189440",
         "adr": True,
         "dr": 5,
@@ -179,7 +199,7 @@ def uplink(
     }
     if decoded:
         body["object"] = codec.decode_uplink(data)
-    return f"application/{APP_ID}/device/{eui}/event/up", json.dumps(body).encode()
+    return f"application/{app}/device/{eui}/event/up", json.dumps(body).encode()
 
 
 def socket_of(i: int, count: int, sockets: int) -> int:
@@ -203,6 +223,7 @@ def publisher(args: argparse.Namespace) -> None:
             socket_of(i, args.count, args.sockets),
             args.first + i,
             decoded=args.decoded,
+            per_entry=args.per_entry,
         )
         for i in range(args.count)
     ]
@@ -346,6 +367,7 @@ class Side:
     sockets: int
     source: Path
     hass_bin: Path
+    per_entry: int = 0  # csocket's sockets per entry (0: one entry for all)
     broker_port: int = field(default_factory=free_port)
     http_port: int = field(default_factory=free_port)
     broker: subprocess.Popen[bytes] | None = None
@@ -412,45 +434,20 @@ class Side:
         yaml += "bench_gc:\n"
         if self.kind == "csocket":
             (self.config / "custom_components" / "csocket").symlink_to(self.source)
-            entry = self._entry(
-                "csocket",
-                {
-                    "network_server": "chirpstack_v4",
-                    "transport": "broker",
-                    "host": "127.0.0.1",
-                    "port": self.broker_port,
-                    "username": "",
-                    "password": "",
-                    "tls": False,
-                    "ca_cert": "",
-                    "tls_verify_hostname": True,
-                    "client_id": f"csocket-bench-{self.broker_port}",
-                    "application_id": APP_ID,
-                    "event_topic": (
-                        "application/{{application_id}}/device/{{dev_eui}}"
-                        "/event/{{event}}"
-                    ),
-                    "command_topic": (
-                        "application/{{application_id}}/device/{{dev_eui}}"
-                        "/command/{{command}}"
-                    ),
-                    "f_port": F_PORT,
-                },
-                f"127.0.0.1:{self.broker_port}/chirpstack_v4/{APP_ID}",
-                # Automatic adding stops at 500 sockets by default.
-                options={"max_sockets": max(self.sockets, 500)},
-            )
+            entries = [self._csocket_entry(group) for group in range(self.entries)]
         else:
             yaml += "mqtt: !include mqtt.yaml\n"
             # No sockets at start: memory is measured before mqtt.reload.
             (self.config / "mqtt.yaml").write_text("sensor: []\nswitch: []\n")
-            entry = self._entry(
-                "mqtt",
-                {"broker": "127.0.0.1", "port": self.broker_port},
-                None,
-                options={"discovery": False},
-                minor_version=2,
-            )
+            entries = [
+                self._entry(
+                    "mqtt",
+                    {"broker": "127.0.0.1", "port": self.broker_port},
+                    None,
+                    options={"discovery": False},
+                    minor_version=2,
+                )
+            ]
         (self.config / "configuration.yaml").write_text(yaml)
         (storage / "core.config_entries").write_text(
             json.dumps(
@@ -458,9 +455,48 @@ class Side:
                     "version": 1,
                     "minor_version": 5,
                     "key": "core.config_entries",
-                    "data": {"entries": [entry]},
+                    "data": {"entries": entries},
                 }
             )
+        )
+
+    @property
+    def entries(self) -> int:
+        """csocket's entries: one per application."""
+        if not self.per_entry:
+            return 1
+        return -(-self.sockets // self.per_entry)
+
+    def _csocket_entry(self, group: int) -> dict[str, Any]:
+        """The csocket entry of the sockets in application `group`."""
+        app = application(group * self.per_entry, self.per_entry)
+        return self._entry(
+            "csocket",
+            {
+                "network_server": "chirpstack_v4",
+                "transport": "broker",
+                "host": "127.0.0.1",
+                "port": self.broker_port,
+                "username": "",
+                "password": "",
+                "tls": False,
+                "ca_cert": "",
+                "tls_verify_hostname": True,
+                "client_id": f"csocket-bench-{self.broker_port}-{group}",
+                "application_id": app,
+                "event_topic": (
+                    "application/{{application_id}}/device/{{dev_eui}}/event/{{event}}"
+                ),
+                "command_topic": (
+                    "application/{{application_id}}/device/{{dev_eui}}"
+                    "/command/{{command}}"
+                ),
+                "f_port": F_PORT,
+            },
+            f"127.0.0.1:{self.broker_port}/chirpstack_v4/{app}",
+            # Automatic adding stops at 500 sockets by default.
+            options={"max_sockets": max(self.sockets, 500)},
+            group=group,
         )
 
     @staticmethod
@@ -471,6 +507,7 @@ class Side:
         *,
         options: dict[str, Any] | None = None,
         minor_version: int = 1,
+        group: int = 0,
     ) -> dict[str, Any]:
         now = datetime.now(UTC).isoformat()
         return {  # ConfigEntry.as_dict() of Home Assistant 2025.4
@@ -479,7 +516,7 @@ class Side:
             "discovery_keys": {},
             "disabled_by": None,
             "domain": domain,
-            "entry_id": f"bench{domain}".ljust(26, "0").upper(),
+            "entry_id": f"bench{domain}{group}".ljust(26, "0").upper(),
             "minor_version": minor_version,
             "modified_at": now,
             "options": options or {},
@@ -487,7 +524,7 @@ class Side:
             "pref_disable_polling": False,
             "source": "user",
             "subentries": [],
-            "title": f"Bench {domain}",
+            "title": f"Bench {domain} {group}" if group else f"Bench {domain}",
             "unique_id": unique_id,
             "version": 1,
         }
@@ -498,8 +535,9 @@ class Side:
         sensors, switches = [], []
         for index in range(self.sockets):
             eui = dev_eui(index)
-            up = f"application/{APP_ID}/device/{eui}/event/up"
-            down = f"application/{APP_ID}/device/{eui}/command/down"
+            app = application(index, self.per_entry)
+            up = f"application/{app}/device/{eui}/event/up"
+            down = f"application/{app}/device/{eui}/command/down"
             for key, (
                 field_,
                 unit,
@@ -820,6 +858,8 @@ class Bench:
             str(rate),
             "--source",
             str(side.source),
+            "--per-entry",
+            str(side.per_entry),
             *(["--decoded"] if side.kind == "template" else []),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
@@ -954,7 +994,7 @@ class Bench:
         ws = await WebSocket(self.session, side).connect()
         latencies = []
         async with aiomqtt.Client("127.0.0.1", side.broker_port) as client:
-            await client.subscribe(f"application/{APP_ID}/device/+/command/down", 1)
+            await client.subscribe("application/+/device/+/command/down", 1)
             messages = aiomqtt_messages(client)
             for n in range(ACTIONS):
                 index = n % side.sockets
@@ -976,6 +1016,7 @@ class Bench:
                     index,
                     side.seq,
                     decoded=side.kind == "template",
+                    per_entry=side.per_entry,
                     on=on,
                     changed=True,
                 )
@@ -1006,7 +1047,7 @@ class Bench:
             stop(profiler, 30, signal.SIGINT)
 
     async def _restarted(self, side: Side) -> None:
-        """Time to the entry's load and to all entities (csocket: values)."""
+        """Time to the entries' load and to all entities (csocket: values)."""
         await wait_http(self.session, side, 600)
         ws = await WebSocket(self.session, side).connect()
         domain = "csocket" if side.kind == "csocket" else "mqtt"
@@ -1015,7 +1056,7 @@ class Bench:
         # Setup timings are final once the entry is loaded.
         while time.monotonic() < deadline:
             entries = await ws.call({"type": "config_entries/get", "domain": domain})
-            if entries and entries[0]["state"] == "loaded":
+            if entries and all(entry["state"] == "loaded" for entry in entries):
                 break
             await asyncio.sleep(0.2)
         timings = {
@@ -1296,6 +1337,24 @@ def machine(hass: Path) -> str:
     )
 
 
+def sockets_per_entry(args: argparse.Namespace) -> int:
+    """csocket's sockets per entry: as given, or the most the hass allows.
+
+    Home Assistant 2026.7+ adds at most MAX_ENABLED_ENTITIES_PER_CONFIG_ENTRY
+    enabled entities to a config entry. This script runs with the Python of
+    the benchmarked hass, so its Home Assistant is the one imported here.
+    """
+    if args.sockets_per_entry is not None:
+        return int(args.sockets_per_entry)
+    from homeassistant.helpers import entity_platform  # noqa: PLC0415 - slow
+
+    limit = getattr(entity_platform, "MAX_ENABLED_ENTITIES_PER_CONFIG_ENTRY", None)
+    if not isinstance(limit, int):
+        return 0
+    per_socket = load("bench_const", args.source / "const.py")
+    return int(limit // per_socket.ENABLED_ENTITIES_PER_SOCKET)
+
+
 # --- Main ------------------------------------------------------------------------
 
 
@@ -1305,13 +1364,21 @@ async def bench(args: argparse.Namespace) -> int:
 
     source = args.source
     counts = list(args.sockets) + ([10_000] if args.with_10000 else [])
+    per_entry = sockets_per_entry(args)
     all_results: dict[int, dict[str, Results]] = {}
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="csocket-bench-") as tmp:
         for sockets in counts:
             print(f"{sockets} sockets:")
             sides = [
-                Side(kind, Path(tmp) / f"{sockets}-{kind}", sockets, source, args.hass)
+                Side(
+                    kind,
+                    Path(tmp) / f"{sockets}-{kind}",
+                    sockets,
+                    source,
+                    args.hass,
+                    per_entry,
+                )
                 for kind in ("csocket", "template")
             ]
             try:
@@ -1336,12 +1403,19 @@ async def bench(args: argparse.Namespace) -> int:
                 for line in side.log_problems()[:5]:
                     print(f"  {side.kind} log: {line}")
     text = table(all_results)
+    split = "one csocket entry for all sockets"
+    if per_entry and max(counts) > per_entry:
+        split = (
+            f"csocket: one entry (and ChirpStack application) per {per_entry} sockets"
+        )
+        if args.sockets_per_entry is None:
+            split += ", the most Home Assistant's entity limit allows"
     load = ", ".join(f"{x:.2f}" for x in load_before)
     header = (
         f"Machine: {machine(args.hass)} (load average at the start {load}).\n"
         f"{args.uplinks} uplinks per run, {args.runs} runs, sides alternating; "
         f"latency at {LATENCY_RATE} uplinks/s for {LATENCY_SECONDS} s; "
-        f"{ACTIONS} switch actions.\n"
+        f"{ACTIONS} switch actions; {split}.\n"
     )
     print()
     print(header)
@@ -1375,6 +1449,7 @@ def main() -> int:
     pub.add_argument("--rate", type=float, default=0)
     pub.add_argument("--source", required=True)
     pub.add_argument("--decoded", action="store_true")
+    pub.add_argument("--per-entry", type=int, default=0)
     parser.add_argument(
         "--sockets", type=int, nargs="+", default=[100, 1000], help="socket counts"
     )
@@ -1396,6 +1471,12 @@ def main() -> int:
         type=Path,
         default=HASS,
         help="the hass to run; run this script with the Python of its venv",
+    )
+    parser.add_argument(
+        "--sockets-per-entry",
+        type=int,
+        help="csocket's sockets per entry (0: one entry; default: the most "
+        "Home Assistant's entity limit allows, one entry before 2026.7)",
     )
     parser.add_argument("--output", help="write the results to this markdown file")
     parser.add_argument(
