@@ -36,6 +36,7 @@ USER = "csocket"
 PASSWORD = "s3cret"  # noqa: S105 - test broker credential
 DEV_EUI = "24e124148b123456"
 DEV_EUI_2 = "24e124148b654321"
+DEV_EUI_3 = "24e124148b0a0b0c"
 # User guide 4.2: on, PF 41 %, 18 mA, 229.3 V, 5 Wh, 1 W.
 REPORT = "08700105812907c912000374f508068305000000048001000000"
 # Echo of "set reporting interval 20 min" (ff03 b004): the interval is known.
@@ -95,6 +96,7 @@ def cs4_uplink(
     name: str = "Kettle socket",
     rssi: int = -60,
     snr: float = 9.5,
+    application_id: str = APP_ID,
 ) -> tuple[str, bytes]:
     """Topic and JSON of a ChirpStack v4 `up` event carrying `payload_hex`."""
     body = {
@@ -103,7 +105,7 @@ def cs4_uplink(
         "deviceInfo": {
             "tenantId": "52f14cd4-c6f1-4fbd-8f87-4025e1d49242",
             "tenantName": "ChirpStack",
-            "applicationId": APP_ID,
+            "applicationId": application_id,
             "applicationName": "Sockets",
             "deviceProfileId": "14855bf7-d10d-4aee-b618-ebfcb64dc7ad",
             "deviceProfileName": "WS523",
@@ -125,7 +127,7 @@ def cs4_uplink(
         "txInfo": {"frequency": 867300000},
     }
     del body["time"]  # the hub stamps the receive time
-    topic = f"application/{APP_ID}/device/{dev_eui}/event/up"
+    topic = f"application/{application_id}/device/{dev_eui}/event/up"
     return topic, json.dumps(body).encode()
 
 
@@ -313,28 +315,46 @@ def downlink_payloads(captured: Any) -> list[str]:
 
 
 async def messages_before_sentinel(
-    hass: HomeAssistant, captured: Any, device_id: str | list[str]
+    hass: HomeAssistant,
+    captured: Any,
+    device_id: str | list[str],
+    *,
+    rounds: int = 1,
 ) -> list[tuple[str, bytes]]:
     """Every message csocket published before a sentinel sent after it.
 
     The sentinel goes out through csocket's own connection, so the broker
     delivers it after anything csocket published earlier: no fixed sleep.
     With several devices, one sentinel each; returns what preceded the first.
+    With `rounds` > 1 each round's sentinels are sent once the previous
+    round's arrived, so a task that was about to publish when the first was
+    sent has had a broker round trip to do so; returns what preceded the last
+    round, sentinels left out.
     """
     ids = [device_id] if isinstance(device_id, str) else device_id
-    await hass.services.async_call(
-        DOMAIN,
-        "send_raw_downlink",
-        {"device_id": ids, "payload": SENTINEL},
-        blocking=True,
-    )
-    await wait_for(
-        hass,
-        lambda: downlink_payloads(captured).count(SENTINEL) == len(ids),
-        settle=False,
-    )
-    first = downlink_payloads(captured).index(SENTINEL)
-    return list(captured.messages[:first])
+    for done in range(1, rounds + 1):
+        await hass.services.async_call(
+            DOMAIN,
+            "send_raw_downlink",
+            {"device_id": ids, "payload": SENTINEL},
+            blocking=True,
+        )
+        await wait_for(
+            hass,
+            lambda done=done: (
+                downlink_payloads(captured).count(SENTINEL) == len(ids) * done
+            ),
+            settle=False,
+        )
+    payloads = downlink_payloads(captured)
+    last = [i for i, payload in enumerate(payloads) if payload == SENTINEL][
+        len(ids) * (rounds - 1)
+    ]
+    return [
+        message
+        for message, payload in zip(captured.messages[:last], payloads, strict=False)
+        if payload != SENTINEL
+    ]
 
 
 async def payloads_before_sentinel(

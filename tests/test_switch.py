@@ -32,6 +32,7 @@ from .common import (
     APP_ID,
     DEV_EUI,
     DEV_EUI_2,
+    DEV_EUI_3,
     REPORT,
     cs3_uplink,
     cs4_uplink,
@@ -59,10 +60,12 @@ async def _start(hass: HomeAssistant, broker: Broker, **options: float) -> None:
     assert hass.states.get(SWITCH).state == "off"
 
 
-def _call(hass: HomeAssistant, service: str) -> asyncio.Task[None]:
+def _call(
+    hass: HomeAssistant, service: str, entity_id: str = SWITCH
+) -> asyncio.Task[None]:
     return hass.async_create_task(
         hass.services.async_call(
-            SWITCH_DOMAIN, service, {ATTR_ENTITY_ID: SWITCH}, blocking=True
+            SWITCH_DOMAIN, service, {ATTR_ENTITY_ID: entity_id}, blocking=True
         )
     )
 
@@ -72,6 +75,24 @@ async def _downlink(hass: HomeAssistant, captured: Captured) -> dict[str, object
     topic, payload = captured.messages[-1]
     assert topic == DOWN_TOPIC
     return json.loads(payload)
+
+
+async def _behind_the_kettle(
+    hass: HomeAssistant, captured: Captured, other: str
+) -> tuple[asyncio.Task[None], asyncio.Task[None]]:
+    """Turn the kettle on, then `other` switch, queued behind the kettle's.
+
+    The kettle's command holds the air until the kettle confirms.
+    """
+    kettle = _call(hass, SERVICE_TURN_ON)
+    await _downlink(hass, captured)
+    behind = _call(hass, SERVICE_TURN_ON, other)
+    await wait_for(
+        hass,
+        lambda: hass.states.get(other).attributes.get("command_state") == "queued",
+        settle=False,
+    )
+    return kettle, behind
 
 
 def _txack(queue_item_id: str, dev_eui: str = DEV_EUI) -> tuple[str, str]:
@@ -285,6 +306,58 @@ async def test_downlinks_serialised(hass: HomeAssistant, broker: Broker) -> None
     assert hass.states.get(SWITCH).state == "off"
 
 
+async def test_entries_on_one_broker_share_the_air(
+    hass: HomeAssistant, broker: Broker
+) -> None:
+    """Two applications' entries on one broker: one switch command on air at a time.
+
+    Their gateways are the network server's, shared by its applications. Past
+    about 625 sockets Home Assistant 2026.7+ needs a second application and
+    entry, and a scene may switch sockets of both at once.
+    """
+    other_app = "0b1b0b5e-6c0d-4a47-9e5b-3f4b8a3c1d2e"
+    await _start(hass, broker)
+    await setup_entry(
+        hass, make_entry(broker, application_id=other_app, client_id="csocket-2")
+    )
+    for dev_eui, name in ((DEV_EUI_2, "Heater socket"), (DEV_EUI_3, "Lamp socket")):
+        await send_uplink(
+            hass,
+            broker,
+            *cs4_uplink(
+                OFF_REPORT, dev_eui=dev_eui, name=name, application_id=other_app
+            ),
+        )
+    lamp = registry_device(hass, DEV_EUI_3)
+    assert lamp is not None
+    heater = "switch.heater_socket"
+    async with broker.capture("application/+/device/+/command/down") as captured:
+        first, second = await _behind_the_kettle(hass, captured, heater)
+        # The lamp's sentinels go out through the second entry's connection,
+        # after anything that entry published before them.
+        before = await messages_before_sentinel(hass, captured, lamp.id, rounds=2)
+        assert [topic for topic, _body in before] == [DOWN_TOPIC]
+        captured.messages.clear()
+        await broker.publish(*cs4_uplink(CHANGED_ON, f_cnt=2))
+        await first
+        await wait_for(hass, lambda: captured.messages, settle=False)
+        assert [topic for topic, _body in captured.messages] == [
+            f"application/{other_app}/device/{DEV_EUI_2}/command/down"
+        ]
+        await broker.publish(
+            *cs4_uplink(
+                CHANGED_ON,
+                dev_eui=DEV_EUI_2,
+                name="Heater socket",
+                f_cnt=2,
+                application_id=other_app,
+            )
+        )
+        await second
+    assert hass.states.get(SWITCH).state == "on"
+    assert hass.states.get(heater).state == "on"
+
+
 async def test_assist_turns_on_the_socket(hass: HomeAssistant, broker: Broker) -> None:
     """'Turn on the kettle socket' through the default agent publishes the downlink."""
     assert await async_setup_component(hass, "homeassistant", {})
@@ -416,25 +489,9 @@ async def test_queued_command_is_superseded(
     )
     heater = "switch.heater"
     async with broker.capture("application/+/device/+/command/down") as captured:
-        # The kettle's command holds the air until the kettle confirms.
-        kettle = _call(hass, SERVICE_TURN_ON)
-        await _downlink(hass, captured)
-        first = hass.async_create_task(
-            hass.services.async_call(
-                SWITCH_DOMAIN, SERVICE_TURN_ON, {ATTR_ENTITY_ID: heater}, True
-            )
-        )
-        await wait_for(
-            hass,
-            lambda: hass.states.get(heater).attributes["command_state"] == "queued",
-            settle=False,
-        )
+        kettle, first = await _behind_the_kettle(hass, captured, heater)
         assert hass.states.get(heater).attributes["pending_target"] is True
-        second = hass.async_create_task(
-            hass.services.async_call(
-                SWITCH_DOMAIN, SERVICE_TURN_OFF, {ATTR_ENTITY_ID: heater}, True
-            )
-        )
+        second = _call(hass, SERVICE_TURN_OFF, heater)
         with pytest.raises(HomeAssistantError) as err:
             await first
         assert err.value.translation_key == "superseded"

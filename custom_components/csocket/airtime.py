@@ -1,18 +1,21 @@
-"""Airtime pacing: one switch command of an entry on air at a time.
+"""Airtime pacing: one switch command per broker on air at a time.
 
 A LoRaWAN gateway is half duplex and transmits one frame at a time. Twenty
 switch commands published together leave the gateway transmitting back to
 back, and each socket's confirming report, sent a moment after its frame
 arrived, reaches the gateway while it sends the next socket's frame: it is
 lost, and every socket but the last would fail to confirm (and be retried,
-costing more air). So csocket releases an entry's next switch command only
-when the previous one is settled (confirmed or failed) or, for a socket that
-does not answer, GUARD seconds after its frame went on air. The gateway is
-silent when the report comes, and no airtime goes to retries.
+costing more air). So csocket releases the next switch command only when
+the previous one is settled (confirmed or failed) or, for a socket that does
+not answer, GUARD seconds after its frame went on air. The gateway is silent
+when the report comes, and no airtime goes to retries.
 
-One gate per entry, not per gateway: the network server picks a gateway per
-downlink and says which only at transmission, so an entry with several
-gateways is paced as if it had one: slower, never lossy.
+One gate per broker, not per gateway: the network server picks a gateway per
+downlink and says which only at transmission, so several gateways are paced
+as if they were one: slower, never lossy. The entries on one broker share the
+gate: they are applications of one network server, whose gateways serve them
+all (more than about 625 sockets need a second application and entry on Home
+Assistant 2026.7+, and a scene may switch sockets of both).
 """
 
 from __future__ import annotations
@@ -20,6 +23,12 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from typing import Any, Final
+from weakref import WeakValueDictionary
+
+from homeassistant.core import HomeAssistant
+from homeassistant.util.hass_dict import HassKey
+
+from .const import DOMAIN
 
 # Seconds after transmission before the next command may go on air although
 # the socket has not answered: an on/off frame is 1.32 s on air at SF12 and
@@ -73,6 +82,18 @@ class AirGate:
         if self._holder is None and self._waiting:
             self._holder = self._waiting.popleft()
             self._holder.set_result(None)
+
+
+# Broker location -> its gate, while an entry on that broker holds it.
+_GATES: HassKey[WeakValueDictionary[str, AirGate]] = HassKey(f"{DOMAIN}_air_gates")
+
+
+def broker_gate(hass: HomeAssistant, location: str) -> AirGate:
+    """The gate of the broker at `location` (host:port), shared by its entries."""
+    gates = hass.data.setdefault(_GATES, WeakValueDictionary())
+    if (gate := gates.get(location)) is None:
+        gate = gates[location] = AirGate()
+    return gate
 
 
 class Turn:

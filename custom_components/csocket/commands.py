@@ -76,7 +76,7 @@ class QueueHost(SettingsHost, Protocol):
 
     @property
     def air_gate(self) -> AirGate:
-        """The entry's turns on air (airtime.py)."""
+        """The turns on air of the entry's broker (airtime.py)."""
 
 
 class CommandQueue:
@@ -158,12 +158,14 @@ class CommandQueue:
         # Ask for a status report in the same frame: it confirms the command.
         payload = codec.encode_downlink({**commands, "report_status": True})
         command = Command(payload, accept, key, commands.get(key) if key else None)
-        ahead = self._register(command)
+        self._register(command)
         reports = self._adapter.reports_transmission
         host = self._host
         # Without a transmission report (Milesight) the clock runs from the
-        # call and allows the worst-case wait behind the commands ahead on
-        # the entry, each holding the air at most GUARD seconds.
+        # call and allows the worst-case wait behind the commands ahead at
+        # the broker's gate (any entry's), each holding the air at most GUARD
+        # seconds.
+        ahead = host.air_gate.waiting
         limit = host.queue_timeout if reports else host.command_timeout + ahead * GUARD
         turn = Turn(host.air_gate)
         try:
@@ -203,8 +205,8 @@ class CommandQueue:
             self._index.pop(command.correlation_id, None)
             self._device.notify(_QUEUE_CHANGED)
 
-    def _register(self, command: Command) -> int:
-        """Track command, replacing unpublished ones of its key; count those ahead."""
+    def _register(self, command: Command) -> None:
+        """Track command, replacing unpublished ones of its key."""
         for older in self.commands:
             if (
                 command.key is not None
@@ -212,11 +214,9 @@ class CommandQueue:
                 and older.published_at is None
             ):
                 older.fail(Superseded(self._device.dev_eui))
-        ahead = len(self._index)
         self.commands.append(command)
         self._index[command.correlation_id] = command
         self._device.notify(_QUEUE_CHANGED)
-        return ahead
 
     def handle_uplink(self, decoded: Mapping[str, Any]) -> None:
         """Confirm the published commands this report answers.

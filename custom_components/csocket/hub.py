@@ -18,7 +18,7 @@ from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.util import dt as dt_util
 
 from . import codec
-from .airtime import AirGate
+from .airtime import broker_gate
 from .availability import (
     AvailabilityTracker,
     is_periodic,
@@ -49,7 +49,7 @@ from .network_servers import (
     Join,
     Uplink,
 )
-from .overlap import async_raise_overlap_issue
+from .overlap import async_raise_overlap_issue, broker_location
 from .problems import DeviceProblem, QuietLog, RepairIssue
 from .registry import DeviceInfos, ProtobufIssue, registry_info, update_registry
 from .store import (
@@ -99,7 +99,7 @@ class CsocketHub:
         self._commands: dict[str, Command] = {}
         self.discovery = DiscoveryGate(hass, entry)
         self._remove_overlap_issue: Callable[[], None] = lambda: None
-        self.air_gate = AirGate()
+        self.air_gate = broker_gate(hass, broker_location(hass, entry.data))
         self.protobuf_issue = ProtobufIssue(hass, entry, adapter.protobuf_issue)
         self.quiet_log = QuietLog(_LOGGER)
         # Ignored.code -> its repair issue, naming the devices concerned.
