@@ -516,7 +516,8 @@ class Side:
             "discovery_keys": {},
             "disabled_by": None,
             "domain": domain,
-            "entry_id": f"bench{domain}{group}".ljust(26, "0").upper(),
+            # Fixed width: group 1 padded must not be group 10.
+            "entry_id": f"bench{domain}{group:04d}".ljust(26, "0").upper(),
             "minor_version": minor_version,
             "modified_at": now,
             "options": options or {},
