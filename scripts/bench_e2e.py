@@ -62,6 +62,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -1359,51 +1360,56 @@ def sockets_per_entry(args: argparse.Namespace) -> int:
 # --- Main ------------------------------------------------------------------------
 
 
-async def bench(args: argparse.Namespace) -> int:
-    """Run every socket count; print (and write) the table."""
+async def run_size(
+    args: argparse.Namespace, tmp: Path, sockets: int, per_entry: int
+) -> dict[str, Results]:
+    """Every phase for one socket count, both sides; their processes stopped."""
     import aiohttp  # noqa: PLC0415 - Home Assistant's dependency, in .venv
 
-    source = args.source
+    sides = [
+        Side(
+            kind, tmp / f"{sockets}-{kind}", sockets, args.source, args.hass, per_entry
+        )
+        for kind in ("csocket", "template")
+    ]
+    try:
+        for side in sides:
+            side.prepare()
+            side.start_broker()
+            side.start_hass()
+        async with aiohttp.ClientSession() as session:
+            for side in sides:
+                await wait_http(session, side, 600)
+                await onboard(session, side)
+            # Let the start settle before the baseline memory.
+            await asyncio.sleep(5)
+            bench_ = Bench(session, sides, args)
+            await bench_.run()
+    except Exception:
+        # The temporary directory goes with the run: show why hass stopped.
+        for side in sides:
+            log = side.config / "home-assistant.log"
+            if log.exists():
+                tail = log.read_text(errors="replace").splitlines()[-15:]
+                print(f"  {side.kind} hass log, last lines:", *tail, sep="\n    ")
+        raise
+    finally:
+        for side in sides:
+            side.stop_all()
+    for side in sides:
+        bench_.results[side.kind].errors = side.log_problems()
+        for line in side.log_problems()[:5]:
+            print(f"  {side.kind} log: {line}")
+    return bench_.results
+
+
+async def bench(args: argparse.Namespace) -> int:
+    """Run every socket count; print (and write) the table after each."""
     counts = list(args.sockets) + ([10_000] if args.with_10000 else [])
     per_entry = sockets_per_entry(args)
     all_results: dict[int, dict[str, Results]] = {}
-    load_before = os.getloadavg()
-    with tempfile.TemporaryDirectory(prefix="csocket-bench-") as tmp:
-        for sockets in counts:
-            print(f"{sockets} sockets:")
-            sides = [
-                Side(
-                    kind,
-                    Path(tmp) / f"{sockets}-{kind}",
-                    sockets,
-                    source,
-                    args.hass,
-                    per_entry,
-                )
-                for kind in ("csocket", "template")
-            ]
-            try:
-                for side in sides:
-                    side.prepare()
-                    side.start_broker()
-                    side.start_hass()
-                async with aiohttp.ClientSession() as session:
-                    for side in sides:
-                        await wait_http(session, side, 600)
-                        await onboard(session, side)
-                    # Let the start settle before the baseline memory.
-                    await asyncio.sleep(5)
-                    bench_ = Bench(session, sides, args)
-                    await bench_.run()
-                    all_results[sockets] = bench_.results
-            finally:
-                for side in sides:
-                    side.stop_all()
-            for side in sides:
-                bench_.results[side.kind].errors = side.log_problems()
-                for line in side.log_problems()[:5]:
-                    print(f"  {side.kind} log: {line}")
-    text = table(all_results)
+    failed_counts: list[int] = []
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     split = "one csocket entry for all sockets"
     if per_entry and max(counts) > per_entry:
         split = (
@@ -1411,28 +1417,42 @@ async def bench(args: argparse.Namespace) -> int:
         )
         if args.sockets_per_entry is None:
             split += ", the most Home Assistant's entity limit allows"
-    load = ", ".join(f"{x:.2f}" for x in load_before)
-    header = (
-        f"Machine: {machine(args.hass)} (load average at the start {load}).\n"
-        f"{args.uplinks} uplinks per run, {args.runs} runs, sides alternating; "
-        f"latency at {LATENCY_RATE} uplinks/s for {LATENCY_SECONDS} s; "
-        f"{ACTIONS} switch actions; {split}.\n"
-    )
+    with tempfile.TemporaryDirectory(prefix="csocket-bench-") as tmp:
+        for sockets in counts:
+            print(f"{sockets} sockets:")
+            try:
+                all_results[sockets] = await run_size(
+                    args, Path(tmp), sockets, per_entry
+                )
+            except Exception:  # noqa: BLE001 - reported; the other sizes still run
+                traceback.print_exc()
+                failed_counts.append(sockets)
+            header = (
+                f"Machine: {machine(args.hass)} (load average at the start {load}).\n"
+                f"{args.uplinks} uplinks per run, {args.runs} runs, sides "
+                f"alternating; latency at {LATENCY_RATE} uplinks/s for "
+                f"{LATENCY_SECONDS} s; {ACTIONS} switch actions; {split}.\n"
+            )
+            if failed_counts:
+                header += f"Failed (see the console): {failed_counts} sockets.\n"
+            text = table(all_results)
+            if args.output:
+                # After every size: a later failure keeps what was measured.
+                await asyncio.to_thread(
+                    Path(args.output).write_text,
+                    "# Benchmarks\n\nGenerated by `.venv/bin/python "
+                    "scripts/bench_e2e.py "
+                    + " ".join(sys.argv[1:])
+                    + "`.\n\n"
+                    + header
+                    + "\n"
+                    + text
+                    + "\n",
+                )
     print()
     print(header)
     print(text)
-    if args.output:
-        await asyncio.to_thread(
-            Path(args.output).write_text,
-            "# Benchmarks\n\nGenerated by `.venv/bin/python scripts/bench_e2e.py "
-            + " ".join(sys.argv[1:])
-            + "`.\n\n"
-            + header
-            + "\n"
-            + text
-            + "\n",
-        )
-    failed = any(
+    failed = bool(failed_counts) or any(
         r.missing or r.errors for res in all_results.values() for r in res.values()
     )
     return 1 if failed else 0
