@@ -771,6 +771,13 @@ async def onboard(session: Any, side: Side) -> None:
             "lifespan": 30,
         }
     )
+    # Home Assistant 2026.x moves `http:` from YAML into its store as a trial
+    # and, unless the owner confirms it within 5 minutes, restarts on the
+    # previous (default) port: confirm it, as the owner would. Earlier
+    # releases do not know the command.
+    reply = await asyncio.wait_for(await ws.send({"type": "http/config/promote"}), 120)
+    if not reply["success"] and reply["error"]["code"] != "unknown_command":
+        raise RuntimeError(f"http/config/promote failed: {reply['error']}")
     await ws.close()
 
 
