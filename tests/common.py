@@ -174,24 +174,6 @@ async def send_uplink(
     await wait_for(hass, lambda: [_counter(hub) for hub in hubs] != before, timeout=5)
 
 
-async def broker_round_trip(hass: HomeAssistant, broker: Broker) -> None:
-    """Wait until csocket has read a message the broker got now (ignored).
-
-    The broker answered csocket's keepalive ping before it, so that answer
-    has been read too. paho times its keepalive on the clock a test freezes:
-    a test moving it by minutes in steps calls this between steps, or several
-    steps without the answer read look like a dead connection.
-    """
-    topic = f"application/{APP_ID}/device/{DEV_EUI}/event/log"
-    body = {
-        "deviceInfo": {"applicationId": APP_ID, "devEui": DEV_EUI},
-        "level": "INFO",
-        "code": "UPLINK_CODEC",
-        "description": "round trip",
-    }
-    await send_uplink(hass, broker, topic, json.dumps(body).encode())
-
-
 def _counter(hub: Any) -> int:
     return int(hub.messages_handled)
 
