@@ -8,14 +8,17 @@ import functools
 import json
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components import conversation
 from homeassistant.components.switch import DOMAIN as SWITCH_DOMAIN
 from homeassistant.const import ATTR_ENTITY_ID, SERVICE_TURN_OFF, SERVICE_TURN_ON
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.setup import async_setup_component
+from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
 from custom_components.csocket.const import CONF_COMMAND_TIMEOUT, DOMAIN
 from custom_components.csocket.network_servers import (
@@ -356,6 +359,45 @@ async def test_entries_on_one_broker_share_the_air(
         await second
     assert hass.states.get(SWITCH).state == "on"
     assert hass.states.get(heater).state == "on"
+
+
+async def test_milesight_wait_counts_other_entries_commands(
+    hass: HomeAssistant, broker: Broker, freezer: FrozenDateTimeFactory
+) -> None:
+    """A Milesight command queued behind another entry's command gets that wait.
+
+    Milesight gateways report no transmission, so the clock runs from the
+    call: command timeout + 5 s for each command ahead at the broker's gate,
+    whichever entry sent it. Here the fan's 1 s would be over before the
+    kettle (a ChirpStack entry on the same broker) confirms.
+    """
+    await _start(hass, broker)
+    milesight = make_entry(
+        broker,
+        ServerKind.MILESIGHT,
+        options={CONF_COMMAND_TIMEOUT: 1},
+        client_id="csocket-milesight",
+        **{
+            CONF_APPLICATION_ID: "",
+            CONF_UPLINK_TOPIC: "csocket/uplink/#",
+            CONF_DOWNLINK_TOPIC: "csocket/downlink/$deveui",
+        },
+    )
+    await setup_entry(hass, milesight)
+    await send_uplink(hass, broker, *milesight_uplink(OFF_REPORT, dev_eui=DEV_EUI_2))
+    fan = "switch.fan_socket"
+    async with broker.capture("csocket/downlink/+") as fan_downlinks:
+        async with broker.capture("application/+/device/+/command/down") as captured:
+            kettle, behind = await _behind_the_kettle(hass, captured, fan)
+        freezer.tick(timedelta(seconds=2))  # past the fan's own 1 s
+        async_fire_time_changed(hass)
+        await broker.publish(*cs4_uplink(CHANGED_ON, f_cnt=2))
+        await kettle
+        await wait_for(hass, lambda: fan_downlinks.messages, settle=False)
+        assert fan_downlinks.messages[0][0] == f"csocket/downlink/{DEV_EUI_2}"
+        await broker.publish(*milesight_uplink(CHANGED_ON, dev_eui=DEV_EUI_2, f_cnt=2))
+        await behind
+    assert hass.states.get(fan).state == "on"
 
 
 async def test_assist_turns_on_the_socket(hass: HomeAssistant, broker: Broker) -> None:
