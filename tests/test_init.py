@@ -266,6 +266,54 @@ async def test_unavailable_socket_stays_unavailable_after_restart(
     assert hass.states.get(VOLTAGE).state == STATE_UNAVAILABLE
 
 
+async def test_a_restart_leaves_out_disabled_entities_until_enabled(
+    hass: HomeAssistant,
+    broker: Broker,
+    entity_registry: er.EntityRegistry,
+    freezer: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Disabled entities are not handed to Home Assistant at a restart.
+
+    Enabling one (Home Assistant reloads the entry 30 s later) brings it back
+    with the socket's value, whether the user or the integration disabled it.
+    """
+    caplog.set_level(logging.DEBUG)
+    signal = "sensor.kettle_socket_signal_strength"
+    entry = make_entry(broker)
+    await setup_entry(hass, entry)
+    await send_uplink(hass, broker, *cs4_uplink(REPORT))
+    # A new socket's entities all go to the platform, which registers the
+    # disabled-by-default ones and drops them (and says so at debug level).
+    assert "because it's disabled" in caplog.text
+    assert entity_registry.async_get(signal).disabled_by is (
+        er.RegistryEntryDisabler.INTEGRATION
+    )
+    assert hass.states.get(VOLTAGE).state == "229.3"
+    energy = hass.states.get(ENERGY).state
+    entity_registry.async_update_entity(
+        VOLTAGE, disabled_by=er.RegistryEntryDisabler.USER
+    )
+    await hass.async_block_till_done()
+    assert hass.states.get(VOLTAGE) is None
+
+    caplog.clear()
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert "because it's disabled" not in caplog.text
+    assert hass.states.get(VOLTAGE) is None
+    assert hass.states.get(signal) is None
+    assert hass.states.get(ENERGY).state == energy
+
+    entity_registry.async_update_entity(VOLTAGE, disabled_by=None)
+    entity_registry.async_update_entity(signal, disabled_by=None)
+    freezer.tick(timedelta(seconds=31))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert hass.states.get(VOLTAGE).state == "229.3"
+    assert hass.states.get(signal).state == "-60"
+
+
 async def test_remove_stale_device(
     hass: HomeAssistant,
     broker: Broker,
