@@ -18,23 +18,12 @@ VOLTAGE = "sensor.kettle_socket_voltage"
 REPORT_230V = REPORT.replace("0374f508", "03740009")
 
 
-async def test_repeated_values_write_only_last_seen(
-    hass: HomeAssistant,
-    broker: Broker,
-    freezer: FrozenDateTimeFactory,
-    entity_registry_enabled_by_default: None,
-) -> None:
-    """An uplink repeating the same values writes only its receive time.
+def _count_writes(hass: HomeAssistant) -> Counter[str]:
+    """State writes per entity from now on.
 
     Home Assistant fires `state_reported` for a write that changes nothing and
     `state_changed` for one that does: both count as writes here.
     """
-    entry = make_entry(broker)
-    await setup_entry(hass, entry)
-    await send_uplink(hass, broker, *cs4_uplink(REPORT, f_cnt=1))
-    await hass.async_block_till_done()
-    assert hass.states.get(VOLTAGE).state == "229.3"
-
     writes: Counter[str] = Counter()
 
     @callback
@@ -47,7 +36,23 @@ async def test_repeated_values_write_only_last_seen(
 
     hass.bus.async_listen(EVENT_STATE_CHANGED, _count)
     hass.bus.async_listen(EVENT_STATE_REPORTED, _count, event_filter=_every)
+    return writes
 
+
+async def test_repeated_values_write_only_last_seen(
+    hass: HomeAssistant,
+    broker: Broker,
+    freezer: FrozenDateTimeFactory,
+    entity_registry_enabled_by_default: None,
+) -> None:
+    """An uplink repeating the same values writes only its receive time."""
+    entry = make_entry(broker)
+    await setup_entry(hass, entry)
+    await send_uplink(hass, broker, *cs4_uplink(REPORT, f_cnt=1))
+    await hass.async_block_till_done()
+    assert hass.states.get(VOLTAGE).state == "229.3"
+
+    writes = _count_writes(hass)
     freezer.tick(timedelta(seconds=30))
     await send_uplink(hass, broker, *cs4_uplink(REPORT, f_cnt=2))
     # Sentinel: the next frame (same connection, so in order) changes the voltage.
@@ -93,12 +98,16 @@ async def test_restart_restores_every_known_socket(
 
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
+    writes = _count_writes(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
 
     assert {
         entity_id: hass.states.get(entity_id).state for entity_id in entity_ids
     } == states
+    # Each written once: the controls, available while the broker connection
+    # is up, do not start unavailable and get written again when it comes up.
+    assert writes == dict.fromkeys(entity_ids, 1)
     for n in range(5):
         assert (
             hass.states.get(f"sensor.socket_{n}_voltage").state

@@ -50,15 +50,18 @@ async def async_setup_entry(hass: HomeAssistant, entry: CsocketConfigEntry) -> b
     hub = CsocketHub(hass, entry, adapter, transport)
     await hub.async_load()
     entry.runtime_data = hub
-    # Entities first, then the subscription: events of uplinks the broker
-    # queued while Home Assistant was down reach existing entities.
-    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    # Connected before the entities are built: a broker that refuses or cannot
+    # be reached fails the set-up before any entity exists, and the control
+    # entities start available instead of being written twice per socket. The
+    # hub holds the uplinks that arrive meanwhile (a persistent session's
+    # backlog comes at once), so their events reach the entities.
+    await _async_start(hub)
     try:
-        await _async_start(hub)
-    except (ConfigEntryAuthFailed, ConfigEntryNotReady):
-        await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+        await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    except BaseException:
         await hub.async_stop()
         raise
+    hub.release_held()
     if not OPTIONS_FLOW_AUTO_RELOAD:
         entry.async_on_unload(entry.add_update_listener(_async_options_updated))
     return True

@@ -112,6 +112,8 @@ class CsocketHub:
         self.ignored_count = 0
         self.messages_handled = 0
         self.watch = EntryWatch(hass, entry, transport, self._longest_interval)
+        # Messages that arrive before the entities exist; see release_held.
+        self._held: list[tuple[str, bytes]] | None = []
         transport.on_message = self.async_handle_message
         transport.on_state = self._connection_changed
 
@@ -193,6 +195,13 @@ class CsocketHub:
             and self.adapter.loopback_probe,
         )
 
+    @callback
+    def release_held(self) -> None:
+        """The entities exist: handle what arrived before, then as it comes."""
+        held, self._held = self._held or [], None
+        for topic, payload in held:
+            self.async_handle_message(topic, payload)
+
     async def async_stop(self) -> None:
         """Disconnect, cancel timers, fail what still waits, and save."""
         await self.transport.async_stop()
@@ -243,6 +252,9 @@ class CsocketHub:
     def async_handle_message(self, topic: str, payload: bytes) -> None:
         """Entry point for every MQTT message; never raises."""
         if self.watch.received(topic, payload):
+            return
+        if self._held is not None:
+            self._held.append((topic, payload))
             return
         self.messages_handled += 1
         try:
