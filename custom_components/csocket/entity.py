@@ -134,9 +134,10 @@ def async_setup_device_entities(
 
     # Known sockets' entities that the registry holds disabled (by default, by
     # the user or with their device) would only be looked up and dropped by
-    # the platform: 11 of 27 per socket by default, a tenth of the set-up with
-    # 1 000 sockets. Enabling one reloads the entry, which then adds it. A new
-    # socket's entities all go to the platform, which registers them.
+    # the platform: 11 of 27 per socket by default, about a fifth of the
+    # set-up time (BENCHMARKS.md). Enabling one reloads the entry, which then
+    # adds it. A new socket's entities all go to the platform, which
+    # registers them.
     domain = async_get_current_platform().domain
     disabled = {
         registered.unique_id
