@@ -29,6 +29,7 @@ from pytest_homeassistant_custom_component.common import async_fire_time_changed
 from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
 from custom_components.csocket.const import CONF_AVAILABILITY_FACTOR, DOMAIN
+from custom_components.csocket.store import RELEASE
 
 from .broker import Broker
 from .common import (
@@ -270,13 +271,16 @@ async def test_a_restart_leaves_out_disabled_entities_until_enabled(
     hass: HomeAssistant,
     broker: Broker,
     entity_registry: er.EntityRegistry,
+    hass_storage: dict[str, Any],
     freezer: FrozenDateTimeFactory,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Disabled entities are not handed to Home Assistant at a restart.
 
-    Enabling one (Home Assistant reloads the entry 30 s later) brings it back
-    with the socket's value, whether the user or the integration disabled it.
+    The first start of another csocket release hands them over once, so their
+    registry entries get that release's names and units. Enabling one (Home
+    Assistant reloads the entry 30 s later) brings it back with the socket's
+    value, whether the user or the integration disabled it.
     """
     caplog.set_level(logging.DEBUG)
     signal = "sensor.kettle_socket_signal_strength"
@@ -286,9 +290,12 @@ async def test_a_restart_leaves_out_disabled_entities_until_enabled(
     # A new socket's entities all go to the platform, which registers the
     # disabled-by-default ones and drops them (and says so at debug level).
     assert "because it's disabled" in caplog.text
-    assert entity_registry.async_get(signal).disabled_by is (
-        er.RegistryEntryDisabler.INTEGRATION
-    )
+    registered = entity_registry.async_get(signal)
+    assert registered.disabled_by is er.RegistryEntryDisabler.INTEGRATION
+    name = registered.original_name
+    assert name
+    # As an earlier release might have named it.
+    entity_registry.async_update_entity(signal, original_name="Old name")
     assert hass.states.get(VOLTAGE).state == "229.3"
     energy = hass.states.get(ENERGY).state
     entity_registry.async_update_entity(
@@ -301,8 +308,21 @@ async def test_a_restart_leaves_out_disabled_entities_until_enabled(
     assert await hass.config_entries.async_reload(entry.entry_id)
     await hass.async_block_till_done()
     assert "because it's disabled" not in caplog.text
+    assert entity_registry.async_get(signal).original_name == "Old name"
     assert hass.states.get(VOLTAGE) is None
     assert hass.states.get(signal) is None
+    assert hass.states.get(ENERGY).state == energy
+
+    # The saved state of another release: everything goes to the platform.
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    hass_storage[f"{DOMAIN}.{entry.entry_id}"]["data"][RELEASE] = "0.0.1"
+    caplog.clear()
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert "because it's disabled" in caplog.text
+    assert entity_registry.async_get(signal).original_name == name
+    assert hass.states.get(VOLTAGE) is None
     assert hass.states.get(ENERGY).state == energy
 
     entity_registry.async_update_entity(VOLTAGE, disabled_by=None)

@@ -133,19 +133,23 @@ def async_setup_device_entities(
         async_add_entities(build(hub, device))
 
     # Known sockets' entities that the registry holds disabled (by default, by
-    # the user or with their device) would only be looked up and dropped by
-    # the platform: 11 of 27 per socket by default, about a fifth of the
-    # set-up time (BENCHMARKS.md). Enabling one reloads the entry, which then
-    # adds it. A new socket's entities all go to the platform, which
-    # registers them.
-    domain = async_get_current_platform().domain
-    disabled = {
-        registered.unique_id
-        for registered in er.async_entries_for_config_entry(
-            er.async_get(hass), entry.entry_id
-        )
-        if registered.disabled_by is not None and registered.domain == domain
-    }
+    # the user or with their device) would only be looked up, their registry
+    # entries refreshed, and dropped by the platform: 11 of 27 per socket by
+    # default, about a fifth of the set-up time (BENCHMARKS.md). So they are
+    # left out, unless this is the first set-up of this csocket release, whose
+    # names, units or categories the registry may not hold yet. Enabling one
+    # reloads the entry, which then adds it. A new socket's entities all go to
+    # the platform, which registers them.
+    disabled: set[str | None] = set()
+    if hub.registry_current:
+        domain = async_get_current_platform().domain
+        disabled = {
+            registered.unique_id
+            for registered in er.async_entries_for_config_entry(
+                er.async_get(hass), entry.entry_id
+            )
+            if registered.disabled_by is not None and registered.domain == domain
+        }
     # One batch for every known socket: the platform adds them together, far
     # faster at start than one call (and one task) per socket.
     async_add_entities(

@@ -15,6 +15,7 @@ from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.dispatcher import async_dispatcher_send
+from homeassistant.loader import async_get_integration
 from homeassistant.util import dt as dt_util
 
 from . import codec
@@ -54,6 +55,7 @@ from .problems import DeviceProblem, QuietLog, RepairIssue
 from .registry import DeviceInfos, ProtobufIssue, registry_info, update_registry
 from .store import (
     CLEAN,
+    RELEASE,
     RESTATED_SAVE_DELAY,
     SAVE_DELAY,
     SocketStore,
@@ -112,6 +114,9 @@ class CsocketHub:
         self.ignored_count = 0
         self.messages_handled = 0
         self.watch = EntryWatch(hass, entry, transport, self._longest_interval)
+        # Set by async_load: this release, and whether the last save was its.
+        self._release = ""
+        self.registry_current = False
         # Messages that arrive before the entities exist; see release_held.
         self._held: list[tuple[str, bytes]] | None = []
         transport.on_message = self.async_handle_message
@@ -149,6 +154,10 @@ class CsocketHub:
         are dropped.
         """
         stored = await self.store.async_load()
+        self._release = str((await async_get_integration(self.hass, DOMAIN)).version)
+        self.registry_current = stored.get(RELEASE) == self._release
+        if not self.registry_current:
+            self.store.schedule()  # Until saved, every set-up refreshes them.
         self._previous_subscriptions = list(stored.get("subscriptions", []))
         registry = dr.async_get(self.hass)
         known = {
@@ -215,6 +224,7 @@ class CsocketHub:
     def _snapshot(self) -> dict[str, Any]:
         # Built on the event loop; only the copy goes to the writer thread.
         return {
+            RELEASE: self._release,
             "subscriptions": [sub.topic for sub in self.adapter.subscriptions()],
             "devices": self.store.devices(self.devices.values()),
         }
