@@ -173,6 +173,36 @@ async def test_setup_retries_when_broker_unreachable(
     broker.start()
 
 
+async def test_a_failed_start_leaves_nothing_running(
+    hass: HomeAssistant,
+    broker: Broker,
+    hass_storage: dict[str, Any],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A set-up that cannot connect leaves no timer of its sockets behind.
+
+    The restored socket's availability timer is armed before the connection
+    is tried; left running, it would act for a hub that is gone (the test
+    harness fails on a timer left after the test). Nothing writes the saved
+    state later either.
+    """
+    entry = make_entry(broker)
+    await setup_entry(hass, entry)
+    await send_uplink(hass, broker, *cs4_uplink(ECHO_20_MIN + REPORT))
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    broker.stop()
+    assert not await hass.config_entries.async_setup(entry.entry_id)
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+    saved = copy.deepcopy(hass_storage[f"{DOMAIN}.{entry.entry_id}"])
+    # Past the socket's window (restarted by the set-up), then any save delay.
+    for step in (timedelta(hours=6), timedelta(minutes=20)):
+        freezer.tick(step)
+        async_fire_time_changed(hass)
+        await hass.async_block_till_done()
+    assert hass_storage[f"{DOMAIN}.{entry.entry_id}"] == saved
+    broker.start()
+
+
 @pytest.mark.usefixtures("allow_loopback")
 async def test_bad_credentials_start_reauth(hass: HomeAssistant, tmp_path) -> None:
     """Rejected credentials fail setup with an auth error and start reauth."""

@@ -55,10 +55,11 @@ async def async_setup_entry(hass: HomeAssistant, entry: CsocketConfigEntry) -> b
     # entities start available instead of being written twice per socket. The
     # hub holds the uplinks that arrive meanwhile (a persistent session's
     # backlog comes at once), so their events reach the entities.
-    await _async_start(hub)
     try:
+        await _async_start(hub)
         await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     except BaseException:
+        # The restored sockets' timers are armed: a retried set-up starts over.
         await hub.async_stop()
         raise
     hub.release_held()
