@@ -184,16 +184,20 @@ async def test_a_failed_start_leaves_nothing_running(
     The restored socket's availability timer is armed before the connection
     is tried; left running, it would act for a hub that is gone (the test
     harness fails on a timer left after the test). Nothing writes the saved
-    state later either.
+    state later either, and it does not claim the entities were registered.
     """
     entry = make_entry(broker)
     await setup_entry(hass, entry)
     await send_uplink(hass, broker, *cs4_uplink(ECHO_20_MIN + REPORT))
     assert await hass.config_entries.async_unload(entry.entry_id)
+    # Saved by another release: this one has not yet registered its entities.
+    hass_storage[f"{DOMAIN}.{entry.entry_id}"]["data"][RELEASE] = "0.0.1"
     broker.stop()
     assert not await hass.config_entries.async_setup(entry.entry_id)
     assert entry.state is ConfigEntryState.SETUP_RETRY
     saved = copy.deepcopy(hass_storage[f"{DOMAIN}.{entry.entry_id}"])
+    # The failed start built no entity: the next one must still hand them all.
+    assert saved["data"][RELEASE] == "0.0.1"
     # Past the socket's window (restarted by the set-up), then any save delay.
     for step in (timedelta(hours=6), timedelta(minutes=20)):
         freezer.tick(step)

@@ -15,7 +15,7 @@ from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.dispatcher import async_dispatcher_send
-from homeassistant.loader import async_get_integration
+from homeassistant.loader import async_get_integration, async_get_loaded_integration
 from homeassistant.util import dt as dt_util
 
 from . import codec
@@ -114,8 +114,9 @@ class CsocketHub:
         self.ignored_count = 0
         self.messages_handled = 0
         self.watch = EntryWatch(hass, entry, transport, self._longest_interval)
-        # Set by async_load: this release, and whether the last save was its.
-        self._release = ""
+        # The csocket release whose entities the registry holds (see
+        # RELEASE); whether that is the running one. Set by async_load.
+        self._registered_release: str | None = None
         self.registry_current = False
         # Messages that arrive before the entities exist; see release_held.
         self._held: list[tuple[str, bytes]] | None = []
@@ -154,10 +155,9 @@ class CsocketHub:
         are dropped.
         """
         stored = await self.store.async_load()
-        self._release = str((await async_get_integration(self.hass, DOMAIN)).version)
-        self.registry_current = stored.get(RELEASE) == self._release
-        if not self.registry_current:
-            self.store.schedule()  # Until saved, every set-up refreshes them.
+        self._registered_release = stored.get(RELEASE)
+        running = str((await async_get_integration(self.hass, DOMAIN)).version)
+        self.registry_current = self._registered_release == running
         self._previous_subscriptions = list(stored.get("subscriptions", []))
         registry = dr.async_get(self.hass)
         known = {
@@ -207,6 +207,13 @@ class CsocketHub:
     @callback
     def release_held(self) -> None:
         """The entities exist: handle what arrived before, then as it comes."""
+        if not self.registry_current:
+            # Every entity went to Home Assistant: the registry is current.
+            self._registered_release = str(
+                async_get_loaded_integration(self.hass, DOMAIN).version
+            )
+            self.registry_current = True
+            self.store.schedule()
         held, self._held = self._held or [], None
         for topic, payload in held:
             self.async_handle_message(topic, payload)
@@ -224,7 +231,7 @@ class CsocketHub:
     def _snapshot(self) -> dict[str, Any]:
         # Built on the event loop; only the copy goes to the writer thread.
         return {
-            RELEASE: self._release,
+            RELEASE: self._registered_release,
             "subscriptions": [sub.topic for sub in self.adapter.subscriptions()],
             "devices": self.store.devices(self.devices.values()),
         }

@@ -40,9 +40,9 @@ RESTATED_SAVE_DELAY: Final = 15 * 60
 # frame counters are then current. A throttled save's may be older after a
 # crash (see BacklogCheck.unsure).
 CLEAN: Final = "clean"
-# The csocket release that wrote the snapshot: once a set-up of a release has
-# handed every entity to Home Assistant, the registry holds that release's
-# names, units and categories, also for the disabled ones (see entity.py).
+# The last csocket release whose set-up handed every entity to Home Assistant:
+# the registry holds that release's names, units and categories, also for the
+# disabled ones (see entity.py).
 RELEASE: Final = "release"
 
 
