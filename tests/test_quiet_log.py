@@ -333,6 +333,9 @@ async def test_existing_overlapping_entries_raise_one_issue(
         hass.config_entries.async_update_entry(entry, title=title)
         assert await hass.config_entries.async_setup(entry.entry_id)
         await hass.async_block_till_done()
+    # "All" also gets the kitchen's probe, published while the kitchen set
+    # up: the uplink sent now follows it on All's connection.
+    await send_uplink(hass, broker, *cs4_uplink(REPORT))
     [issue] = _issues(issue_registry)
     assert issue.translation_key == "overlapping_entries"
     assert sorted(issue.translation_placeholders.values()) == ["All", "Kitchen"]

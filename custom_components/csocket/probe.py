@@ -23,6 +23,15 @@ PROBE_LEVEL = "csocket-probe"
 PROBE_TIMEOUT = 5.0
 
 
+def is_probe(topic: str) -> bool:
+    """Whether the topic is a probe's, this entry's or another csocket entry's.
+
+    An entry subscribed to every application also gets the probes of the
+    entries for single applications: not a device with a malformed DevEUI.
+    """
+    return PROBE_LEVEL in topic and PROBE_LEVEL in topic.split("/")
+
+
 def probe_topic(subscriptions: list[Subscription]) -> str:
     """The uplink filter with every wildcard level replaced by `csocket-probe`."""
     return "/".join(

@@ -26,7 +26,7 @@ from homeassistant.util import dt as dt_util
 from .connection import DownlinkRefused, TransportError
 from .const import DEFAULT_REPORT_INTERVAL, DOMAIN
 from .network_servers import Subscription
-from .probe import LoopbackProbe
+from .probe import LoopbackProbe, is_probe
 from .transport import Transport
 
 _LOGGER = logging.getLogger(__name__)
@@ -137,12 +137,14 @@ class EntryWatch:
 
     @callback
     def received(self, topic: str, payload: bytes) -> bool:
-        """Note a message; True when it is the probe (nobody else handles it)."""
+        """Note a message; True when it is a probe (nobody else handles it)."""
         self._last = dt_util.utcnow()
         if self._silent:
             self._silent = False
             ir.async_delete_issue(self._hass, DOMAIN, self._issue_id("entry_silent"))
-        return self._probe is not None and self._probe.received(topic, payload)
+        if self._probe is not None and self._probe.received(topic, payload):
+            return True
+        return is_probe(topic)
 
     async def _async_probe(self, probe: LoopbackProbe) -> None:
         async def publish(topic: str, payload: bytes) -> bool:
