@@ -62,7 +62,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: CsocketConfigEntry) -> b
         # The restored sockets' timers are armed: a retried set-up starts over.
         await hub.async_stop()
         raise
-    hub.release_held()
+    hub.entities_added()
     if not OPTIONS_FLOW_AUTO_RELOAD:
         entry.async_on_unload(entry.add_update_listener(_async_options_updated))
     return True

@@ -118,7 +118,7 @@ class CsocketHub:
         # RELEASE); whether that is the running one. Set by async_load.
         self._registered_release: str | None = None
         self.registry_current = False
-        # Messages that arrive before the entities exist; see release_held.
+        # Messages that arrive before the entities exist; see entities_added.
         self._held: list[tuple[str, bytes]] | None = []
         transport.on_message = self.async_handle_message
         transport.on_state = self._connection_changed
@@ -205,10 +205,12 @@ class CsocketHub:
         )
 
     @callback
-    def release_held(self) -> None:
-        """The entities exist: handle what arrived before, then as it comes."""
+    def entities_added(self) -> None:
+        """Every entity went to Home Assistant; handle what arrived meanwhile.
+
+        The registry now holds this release's entities (see RELEASE).
+        """
         if not self.registry_current:
-            # Every entity went to Home Assistant: the registry is current.
             self._registered_release = str(
                 async_get_loaded_integration(self.hass, DOMAIN).version
             )
