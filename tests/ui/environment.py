@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import time
@@ -26,7 +27,11 @@ from typing import IO
 from tests.broker import Broker, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-HASS = ROOT / ".venv" / "bin" / "hass"
+# How to run `hass`: scripts/test's venv (Home Assistant 2025.4), or the command in
+# CSOCKET_UI_HASS (scripts/test-current: the newest release, in its chroot).
+HASS = shlex.split(os.environ.get("CSOCKET_UI_HASS", "")) or [
+    str(ROOT / ".venv" / "bin" / "hass")
+]
 SIMULATOR = ROOT / "scripts" / "simulate.py"
 USERNAME = "tester"
 PASSWORD = "csocket-ui-test"  # noqa: S105 - throwaway owner of a temporary instance
@@ -42,16 +47,43 @@ homeassistant:
   country: DE
   currency: EUR
   language: en
-http:
-  server_host: 127.0.0.1
-  server_port: {port}
-frontend:
+{http}frontend:
 config:
 logger:
   default: warning
   logs:
     custom_components.csocket: debug
 """
+
+# Where Home Assistant's address is set: 2025.4 reads configuration.yaml; 2026.11
+# keeps it in .storage/http, as Settings → System → Network saves it (it would
+# import YAML as a change to confirm in a dialog, which a new user never sees).
+# Releases between the two are not tested; 2026 onwards is taken as the latter.
+HTTP_YAML = "http:\n  server_host: 127.0.0.1\n  server_port: {port}\n"
+HTTP_IN_STORAGE_SINCE = (2026, 1)
+
+
+def http_storage(port: int) -> dict[str, object]:
+    """.storage/http as the Network settings page saves loopback and `port`."""
+    settings = {
+        "server_host": ["127.0.0.1"],
+        "server_port": port,
+        "cors_allowed_origins": ["https://cast.home-assistant.io"],
+        "login_attempts_threshold": -1,
+        "ip_ban_enabled": True,
+        "ssl_profile": "intermediate_v6",
+        "use_x_frame_options": True,
+        "created_at": datetime.now(UTC).isoformat(),
+        "error": None,
+        "error_message": None,
+    }
+    return {
+        "version": 3,
+        "minor_version": 1,
+        "key": "http",
+        "data": {"stable": settings, "pending": None, "yaml_migration_done": True},
+    }
+
 
 # "… INFO Kettle socket (24e124148b000001): uplink fCnt 1, report: off, 229.0 V,
 # 48213 Wh" (simulate.describe; "on" adds power, current and power factor).
@@ -108,8 +140,16 @@ class Environment:
         self.broker.start()
         storage = self.config / ".storage"
         storage.mkdir(parents=True)
+        version = tuple(int(part) for part in self.version().split(".")[:2])
+        http = ""
+        if version >= HTTP_IN_STORAGE_SINCE:
+            (storage / "http").write_text(
+                json.dumps(http_storage(self.port)), encoding="utf-8"
+            )
+        else:
+            http = HTTP_YAML.format(port=self.port)
         (self.config / "configuration.yaml").write_text(
-            CONFIGURATION.format(port=self.port), encoding="utf-8"
+            CONFIGURATION.format(http=http), encoding="utf-8"
         )
         (self.config / "custom_components").mkdir()
         (self.config / "custom_components" / "csocket").symlink_to(
@@ -122,9 +162,15 @@ class Environment:
             "data": {"done": ["core_config", "analytics", "integration"]},
         }
         (storage / "onboarding").write_text(json.dumps(onboarding), encoding="utf-8")
-        self._spawn("hass", [str(HASS), "-c", str(self.config)])
+        self._spawn("hass", [*HASS, "-c", str(self.config)])
         self._wait_for_http()
         self._create_owner()
+
+    def version(self) -> str:
+        """The version of the Home Assistant this environment runs."""
+        return subprocess.run(  # noqa: S603 - our own interpreter and scripts
+            [*HASS, "--version"], capture_output=True, check=True, text=True
+        ).stdout.strip()
 
     def start_simulator(self) -> None:
         """Three simulated sockets behind a simulated ChirpStack v4.
