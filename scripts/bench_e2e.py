@@ -173,11 +173,17 @@ def uplink(
     index: int,
     seq: int,
     *,
+    f_cnt: int,
     decoded: bool,
     per_entry: int = 0,
     **kwargs: bool,
 ) -> tuple[str, bytes]:
-    """Topic and ChirpStack v4 JSON of one uplink of socket `index`."""
+    """Topic and ChirpStack v4 JSON of one uplink of socket `index`.
+
+    `f_cnt` is the socket's own frame counter, one up per uplink as a real
+    socket's (a gap right after csocket connects looks like uplinks the
+    broker dropped, and csocket warns).
+    """
     data = report(seq, **kwargs)
     eui = dev_eui(index)
     app = application(index, per_entry)
@@ -189,7 +195,7 @@ def uplink(
         "devAddr": "00189440",
         "adr": True,
         "dr": 5,
-        "fCnt": seq,
+        "fCnt": f_cnt,
         "fPort": F_PORT,
         "confirmed": False,
         "data": base64.b64encode(data).decode(),
@@ -208,6 +214,19 @@ def socket_of(i: int, count: int, sockets: int) -> int:
     return (count - 1 - i) % sockets
 
 
+def plan(count: int, sockets: int, f_cnt: dict[int, int]) -> list[tuple[int, int]]:
+    """(socket, frame counter) of `count` round-robin uplinks; counts them in `f_cnt`.
+
+    `f_cnt` holds each socket's last frame counter (none yet: 0).
+    """
+    frames = []
+    for i in range(count):
+        index = socket_of(i, count, sockets)
+        f_cnt[index] = f_cnt.get(index, 0) + 1
+        frames.append((index, f_cnt[index]))
+    return frames
+
+
 # --- Publisher process -----------------------------------------------------------
 
 
@@ -218,15 +237,20 @@ def publisher(args: argparse.Namespace) -> None:
     from paho.mqtt.enums import CallbackAPIVersion  # noqa: PLC0415 - same
 
     codec = load_codec(Path(args.source))
+    f_cnt = {
+        int(index): last
+        for index, last in json.loads(Path(args.f_cnt).read_text()).items()
+    }
     messages = [
         uplink(
             codec,
-            socket_of(i, args.count, args.sockets),
+            index,
             args.first + i,
+            f_cnt=frame,
             decoded=args.decoded,
             per_entry=args.per_entry,
         )
-        for i in range(args.count)
+        for i, (index, frame) in enumerate(plan(args.count, args.sockets, f_cnt))
     ]
     client = Client(
         CallbackAPIVersion.VERSION2, client_id=f"bench-publisher-{os.getpid()}"
@@ -390,8 +414,11 @@ class Side:
     broker: subprocess.Popen[bytes] | None = None
     hass: subprocess.Popen[bytes] | None = None
     token: str = ""
-    seq: int = 1  # next energy value / frame counter
+    seq: int = 1  # next energy value
     last: dict[int, int] = field(default_factory=dict)  # socket -> last seq
+    f_cnt: dict[int, int] = field(default_factory=dict)  # socket -> last fCnt
+    # log_problems of the runs before the running one
+    earlier_problems: list[str] = field(default_factory=list)
     started_at: float = 0.0
 
     @property
@@ -621,6 +648,9 @@ class Side:
 
     def start_hass(self) -> None:
         """Start Home Assistant (its own process group)."""
+        # Home Assistant moves its previous run's log aside at start, keeping
+        # one: what that run logged is counted now.
+        self.earlier_problems += self._problems(self.config / "home-assistant.log")
         log = (self.workdir / "hass.out").open("ab")
         self.started_at = time.monotonic()
         self.hass = subprocess.Popen(
@@ -636,10 +666,19 @@ class Side:
         stop(self.broker, 10)
 
     def log_problems(self) -> list[str]:
-        """ERROR and CRITICAL lines of Home Assistant's log, and set-up retries.
+        """Problems in every run's Home Assistant log (see `_problems`)."""
+        return self.earlier_problems + self._problems(
+            self.config / "home-assistant.log"
+        )
 
-        A config entry that was not ready (Home Assistant logs a WARNING and
-        retries it in the background) did not set up in time: a failure here.
+    @staticmethod
+    def _problems(path: Path) -> list[str]:
+        """ERROR and CRITICAL lines, csocket's warnings, and set-up retries.
+
+        csocket's log stays quiet when all is well: any warning of its own
+        is a problem. A config entry that was not ready (Home Assistant logs a
+        WARNING and retries it in the background) did not set up in time: a
+        failure here.
 
         Without the optional libturbojpeg, Home Assistant logs an error when
         it imports the camera integration; without an ffmpeg binary (Home
@@ -647,13 +686,16 @@ class Side:
         haffmpeg logs one. Both are the machine, not a setup under test, and
         are left out.
         """
-        path = self.config / "home-assistant.log"
         if not path.exists():
             return []
         return [
             line
             for line in path.read_text(errors="replace").splitlines()
-            if (re.search(r"\b(ERROR|CRITICAL)\b", line) or "not ready yet" in line)
+            if (
+                re.search(r"\b(ERROR|CRITICAL)\b", line)
+                or "not ready yet" in line
+                or re.search(r"\bWARNING\b.*\[custom_components\.csocket\b", line)
+            )
             and "Error loading libturbojpeg" not in line
             and "[haffmpeg.core] FFmpeg fails" not in line
         ]
@@ -873,6 +915,8 @@ class Bench:
 
     async def publish(self, side: Side, count: int, rate: float = 0) -> list[float]:
         """Run the publisher process for `count` uplinks; returns publish times."""
+        counters = side.workdir / "f_cnt.json"
+        counters.write_text(json.dumps(side.f_cnt))
         process = await asyncio.create_subprocess_exec(
             # The Python that runs this script: the one next to its hass.
             sys.executable,
@@ -892,6 +936,8 @@ class Bench:
             str(side.source),
             "--per-entry",
             str(side.per_entry),
+            "--f-cnt",
+            str(counters),
             *(["--decoded"] if side.kind == "template" else []),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
@@ -912,8 +958,8 @@ class Bench:
             if process.returncode is None:
                 process.kill()
                 await process.wait()
-        for i in range(count):
-            side.last[socket_of(i, count, side.sockets)] = side.seq + i
+        for i, (index, _frame) in enumerate(plan(count, side.sockets, side.f_cnt)):
+            side.last[index] = side.seq + i
         side.seq += count
         return list(times)
 
@@ -1043,10 +1089,12 @@ class Bench:
                 await asyncio.wait_for(anext(messages), 30)
                 latencies.append((time.time() - sent) * 1000)
                 # The socket answers with its change report.
+                side.f_cnt[index] = side.f_cnt.get(index, 0) + 1
                 topic, payload = uplink(
                     codec,
                     index,
                     side.seq,
+                    f_cnt=side.f_cnt[index],
                     decoded=side.kind == "template",
                     per_entry=side.per_entry,
                     on=on,
@@ -1373,7 +1421,10 @@ def table(all_results: dict[int, dict[str, Results]]) -> str:
             ),
             ("values restored after a restart", c.restored, t.restored, ""),
             (
-                "last values missing / hass log errors (and set-up retries)",
+                (
+                    "last values missing / hass log errors "
+                    "(and csocket warnings, set-up retries)"
+                ),
                 f"{len(c.missing)} / {len(c.errors)}",
                 f"{len(t.missing)} / {len(t.errors)}",
                 "",
@@ -1533,6 +1584,7 @@ def main() -> int:
     pub.add_argument("--source", required=True)
     pub.add_argument("--decoded", action="store_true")
     pub.add_argument("--per-entry", type=int, default=0)
+    pub.add_argument("--f-cnt", required=True, help="JSON: socket -> last fCnt")
     parser.add_argument(
         "--sockets", type=int, nargs="+", default=[100, 1000], help="socket counts"
     )

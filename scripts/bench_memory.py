@@ -99,13 +99,24 @@ def type_counts() -> collections.Counter[str]:
     return collections.Counter(type(o).__qualname__ for o in gc.get_objects())
 
 
-async def publish(port: int, sockets: int, uplinks: int, first: int) -> None:
+async def publish(
+    port: int,
+    sockets: int,
+    uplinks: int,
+    *,
+    first: int,
+    f_cnt: dict[int, int],
+    tmp: Path,
+) -> None:
     """Run bench_e2e's publisher: `uplinks` rounds over sockets 0..sockets-1.
 
     One process per round: paho's 16-bit message ids collide when one
     process has more than 65 535 messages waiting for their acknowledgement.
+    `f_cnt`: each socket's last frame counter, counted on here.
     """
+    counters = tmp / "f_cnt.json"
     for round_ in range(uplinks):
+        counters.write_text(json.dumps(f_cnt))
         process = await asyncio.create_subprocess_exec(
             str(PYTHON),
             str(ROOT / "scripts" / "bench_e2e.py"),
@@ -113,6 +124,7 @@ async def publish(port: int, sockets: int, uplinks: int, first: int) -> None:
             *("--port", str(port), "--sockets", str(sockets)),
             *("--first", str(first + round_ * sockets), "--count", str(sockets)),
             *("--source", str(ROOT / "custom_components" / "csocket")),
+            *("--f-cnt", str(counters)),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
         )
@@ -125,6 +137,8 @@ async def publish(port: int, sockets: int, uplinks: int, first: int) -> None:
         await process.stdout.readline()
         if await process.wait():
             raise RuntimeError(f"the publisher failed ({process.returncode})")
+        for index in range(sockets):
+            f_cnt[index] = f_cnt.get(index, 0) + 1
 
 
 async def wait_handled(hass: Any, hub: Any, count: int, limit: float = 600) -> None:
@@ -182,7 +196,8 @@ async def measure(args: argparse.Namespace, source: Path) -> dict[str, Any]:
             await hass.async_block_till_done()
             hub = entry.runtime_data
             warm, n, k = args.warmup, args.sockets, args.uplinks
-            await publish(broker.port, warm, k, first=1)
+            f_cnt: dict[int, int] = {}
+            await publish(broker.port, warm, k, first=1, f_cnt=f_cnt, tmp=tmp)
             await wait_handled(hass, hub, warm * k)
             await saves(hass, hub)
             gc.collect()
@@ -191,7 +206,9 @@ async def measure(args: argparse.Namespace, source: Path) -> dict[str, Any]:
                 tracemalloc.start(args.frames)
             snap0 = tracemalloc.take_snapshot() if args.frames else None
             # The warm-up sockets report again: their part is steady.
-            await publish(broker.port, warm + n, k, first=1 + warm * k)
+            await publish(
+                broker.port, warm + n, k, first=1 + warm * k, f_cnt=f_cnt, tmp=tmp
+            )
             await wait_handled(hass, hub, (2 * warm + n) * k)
             assert len(hub.devices) == warm + n, len(hub.devices)
             await saves(hass, hub)
