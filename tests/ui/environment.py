@@ -55,12 +55,14 @@ logger:
     custom_components.csocket: debug
 """
 
-# Where Home Assistant's address is set: 2025.4 reads configuration.yaml; 2026.11
-# keeps it in .storage/http, as Settings → System → Network saves it (it would
-# import YAML as a change to confirm in a dialog, which a new user never sees).
-# Releases between the two are not tested; 2026 onwards is taken as the latter.
+# Where Home Assistant's address is set: up to 2026.7 configuration.yaml; from
+# 2026.8 (its http/config.py) .storage/http, as Settings → System → Network
+# saves it (YAML would be imported as a change to confirm in a dialog, which a
+# new user never sees). The file below has 2026.11's format (version 3, SSL
+# profiles); 2026.8 and 2026.9 stored version 2. Only 2025.4 and 2026.11 are
+# tested here.
 HTTP_YAML = "http:\n  server_host: 127.0.0.1\n  server_port: {port}\n"
-HTTP_IN_STORAGE_SINCE = (2026, 1)
+HTTP_IN_STORAGE_SINCE = (2026, 8)
 
 
 def http_storage(port: int) -> dict[str, object]:
