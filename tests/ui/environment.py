@@ -21,6 +21,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import IO
 
@@ -142,7 +143,7 @@ class Environment:
         self.broker.start()
         storage = self.config / ".storage"
         storage.mkdir(parents=True)
-        version = tuple(int(part) for part in self.version().split(".")[:2])
+        version = tuple(int(part) for part in self.version.split(".")[:2])
         http = ""
         if version >= HTTP_IN_STORAGE_SINCE:
             (storage / "http").write_text(
@@ -168,6 +169,7 @@ class Environment:
         self._wait_for_http()
         self._create_owner()
 
+    @cached_property
     def version(self) -> str:
         """The version of the Home Assistant this environment runs."""
         return subprocess.run(  # noqa: S603 - our own interpreter and scripts

@@ -203,7 +203,7 @@ def test_new_user_sets_up_and_uses_a_socket(
     environment: Environment, page: Page
 ) -> None:
     """The whole first-time journey, through the UI only."""
-    step = Steps(page, ARTIFACTS / environment.version())
+    step = Steps(page, ARTIFACTS / environment.version)
     add_integration(page, environment, step)
     environment.start_simulator()
     use_socket(page, environment, step)
