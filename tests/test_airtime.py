@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from homeassistant.components.switch import DOMAIN as SWITCH_DOMAIN
 from homeassistant.const import ATTR_ENTITY_ID, EVENT_STATE_CHANGED, SERVICE_TURN_OFF
-from homeassistant.core import Event, HomeAssistant
+from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import entity_registry as er
 
@@ -65,6 +65,10 @@ async def _scene(
     """Switch 20 simulated sockets off in one call; what each switch showed."""
     shown: dict[str, list[str | None]] = {}
 
+    # A callback: Home Assistant runs a plain function listener in its
+    # executor, where the last writes may not have been recorded yet when the
+    # service call returns.
+    @callback
     def record(event: Event[Any]) -> None:
         new = event.data["new_state"]
         if new is not None and "command_state" in new.attributes:
