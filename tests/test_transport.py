@@ -326,3 +326,47 @@ def test_the_client_replaces_only_what_aiomqtt_has() -> None:
         "_pending_call",
     }
     assert all(callable(getattr(aiomqtt.Client, name, None)) for name in replaced)
+
+
+async def test_a_cancelled_connect_hangs_up(
+    hass: HomeAssistant, allow_loopback: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Home Assistant stopping (or the entry unloading) mid-connect.
+
+    The connection is closed at once instead of being left open for the
+    broker's answer, and its end raises nothing on the event loop (aiomqtt
+    read the cancelled connect future there: "CancelledError: Home Assistant
+    is stopping" at stop). A peer that never answers CONNECT plays a slow
+    broker.
+    """
+    connected = asyncio.Event()
+    closed = asyncio.Event()
+
+    async def broker(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        header = await reader.readexactly(2)
+        await reader.readexactly(header[1])  # CONNECT, never answered
+        connected.set()
+        # csocket's DISCONNECT, if any, then the end of the connection.
+        while await reader.read(1024):
+            pass
+        closed.set()
+        writer.close()
+
+    server = await asyncio.start_server(broker, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    settings = BrokerSettings(host="127.0.0.1", port=port)
+    async with server:
+        task = hass.async_create_task(
+            open_client(settings, None, identifier="csocket-slow", persistent=True)
+        )
+        async with asyncio.timeout(10):
+            await connected.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        async with asyncio.timeout(10):
+            await closed.wait()
+        await hass.async_block_till_done()
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []

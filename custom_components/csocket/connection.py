@@ -171,6 +171,9 @@ async def open_client(  # noqa: PLR0913 - keyword-only options of one client
     )
     try:
         await client.__aenter__()
+    except asyncio.CancelledError:
+        client.abandon()
+        raise
     except aiomqtt.MqttError as err:
         if protocol is not ProtocolVersion.V5 or not refuses_protocol(err):
             raise

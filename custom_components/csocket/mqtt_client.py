@@ -180,7 +180,20 @@ class CsocketClient(aiomqtt.Client):
         properties: Properties | None = None,
     ) -> None:
         self.sent_away = flags.is_disconnect_packet_from_server
+        if self._connected.cancelled():
+            # An abandoned connect (see `abandon`): nothing waits for this
+            # connection, and aiomqtt would raise reading the cancelled future
+            # inside paho's read, on the event loop.
+            return
         super()._on_disconnect(client, userdata, flags, reason_code, properties)
+
+    def abandon(self) -> None:
+        """Hang up a connection whose connect was cancelled (e.g. at stop).
+
+        aiomqtt leaves it open: the broker's CONNACK would make it a live
+        connection nobody uses until the broker's keep-alive ends it.
+        """
+        self._client.disconnect()
 
     # The socket, read and written on the event loop -------------------------
     # aiomqtt reads one packet per readiness event and has the loop watch for
