@@ -172,7 +172,7 @@ class Environment:
     @cached_property
     def version(self) -> str:
         """The version of the Home Assistant this environment runs."""
-        return subprocess.run(  # noqa: S603 - our own interpreter and scripts
+        return subprocess.run(  # noqa: S603 - the test's own hass command (HASS)
             [*HASS, "--version"], capture_output=True, check=True, text=True
         ).stdout.strip()
 
