@@ -5,10 +5,11 @@ waits the whole command timeout for a socket that never got the downlink. An
 MQTT 5 PUBACK carries a reason code (0x87 "Not authorized"); aiomqtt discards
 it, so this client keeps it for the publish that is waiting.
 
-It also receives more cheaply than aiomqtt: messages go straight from paho to
-the hub, the socket is read in batches and acknowledgements are written on the
-event loop (see "The socket" below; scripts/bench_receive.py and
-scripts/bench_e2e.py measure it).
+It also receives more cheaply than aiomqtt: messages go straight to the hub,
+the socket is read in batches, PUBLISH packets are taken before paho parses
+them (mqtt_reader.py) and acknowledgements are written on the event loop (see
+"The socket" below; scripts/bench_receive.py and scripts/bench_e2e.py measure
+it).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from paho.mqtt.client import (
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+
+from .mqtt_reader import PacketReader
 
 _T = TypeVar("_T")
 
@@ -123,6 +126,10 @@ class CsocketClient(aiomqtt.Client):
         self._deliver = on_message
         self._delivery_failed = False
         self._received = 0  # messages paho has handed over, for `_read`
+        if on_message is not None:
+            # Acknowledged once handed over, by `_handle_message`: also those
+            # the PacketReader takes, which paho never sees.
+            self._client.manual_ack_set(True)
         # Created on the event loop; paho calls back from the connect thread too.
         self._loop_thread = threading.get_ident()
 
@@ -158,18 +165,35 @@ class CsocketClient(aiomqtt.Client):
 
     def _on_message(self, client: Client, userdata: Any, message: MQTTMessage) -> None:
         self._received += 1
-        deliver = self._deliver
-        if deliver is None:
+        if self._deliver is None:
             super()._on_message(client, userdata, message)
             return
+        try:
+            topic = message.topic
+        except UnicodeDecodeError:
+            # paho's property decodes; an invalid topic is still acknowledged.
+            topic = None
+        self._handle_message(topic, message.payload, message.qos, message.mid)
+
+    def _handle_message(
+        self, topic: str | None, payload: bytes, qos: int, mid: int
+    ) -> None:
+        """Deliver a message, then acknowledge it (also if delivering failed)."""
         # An exception raised into paho would end the connection: log it,
         # once per connection, and go on with the next message.
+        deliver = self._deliver
         try:
-            deliver(message.topic, message.payload)
+            if topic is None:
+                raise ValueError("the topic is not UTF-8")  # noqa: TRY301 - logged below like any failure
+            if deliver is not None:
+                deliver(topic, payload)
         except Exception:
             if not self._delivery_failed:
                 self._delivery_failed = True
                 _LOGGER.exception("Error handling an MQTT message")
+        finally:
+            if qos:
+                self._client.ack(mid, qos)
 
     def _on_disconnect(
         self,
@@ -203,6 +227,16 @@ class CsocketClient(aiomqtt.Client):
     # that cost more than reading the message.
 
     def _on_socket_open(self, client: Client, userdata: Any, sock: PahoSocket) -> None:
+        if self._deliver is not None and getattr(client, "_sock", None) is sock:
+            # paho reads through the PacketReader from here on. `_sock` is
+            # paho's own attribute (aiomqtt reads it too); paho 2.1 calls this
+            # right after setting it and before writing anything.
+            sock = PacketReader(
+                sock,
+                v5=self.protocol is ProtocolVersion.V5,
+                on_publish=self._handle_message,
+            )
+            client._sock = sock  # noqa: SLF001 - see above
         super()._on_socket_open(client, userdata, sock)
         # Scheduled after aiomqtt's add_reader (same thread-safe queue): replaces it.
         self._loop.call_soon_threadsafe(
@@ -210,23 +244,31 @@ class CsocketClient(aiomqtt.Client):
         )
 
     def _read(self, client: Client) -> None:
-        """Read while the socket has messages, up to READ_BATCH."""
+        """Read what the socket has (PacketReader), else up to READ_BATCH packets."""
+        sock = client.socket()
         try:
-            for _ in range(READ_BATCH):
-                before = self._received
-                client.loop_read()
-                # Nothing delivered: the socket is empty (or it was not a
-                # PUBLISH; the next wake-up goes on). TLS may hold decoded
-                # bytes the socket no longer signals.
-                if self._received == before and not _tls_pending(client):
-                    return
+            if isinstance(sock, PacketReader):
+                more = sock.read(client)
+            else:
+                more = self._read_through_paho(client)
         except Exception as exc:  # noqa: BLE001 - as aiomqtt: the connection broke
             self._connection_broke(exc)
             return
-        # The batch is full. The socket signals what it still has; bytes TLS
-        # decoded already it does not.
-        if _tls_pending(client):
+        if more:
+            # TLS holds decoded bytes, which the socket does not signal.
             self._loop.call_soon(self._read, client)
+
+    def _read_through_paho(self, client: Client) -> bool:
+        """Let paho read; True when the batch filled and TLS holds more."""
+        for _ in range(READ_BATCH):
+            before = self._received
+            client.loop_read()
+            # Nothing delivered: the socket is empty (or it was not a
+            # PUBLISH; the next wake-up goes on). TLS may hold decoded
+            # bytes the socket no longer signals.
+            if self._received == before and not _tls_pending(client):
+                return False
+        return _tls_pending(client)
 
     def _on_socket_register_write(
         self, client: Client, userdata: Any, sock: PahoSocket

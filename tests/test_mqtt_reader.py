@@ -1,0 +1,233 @@
+"""csocket's own reading of PUBLISH packets, ahead of paho (mqtt_reader.py).
+
+A scripted MQTT 5 peer on 127.0.0.1 plays the broker, so the bytes, how they
+are cut into reads and the connection's end are exactly what a test says:
+Mosquitto decides none of that. The real broker's backlog, TLS and downlink
+paths are in test_transport.py and test_commands.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+import aiomqtt
+import pytest
+
+from custom_components.csocket.connection import (
+    BrokerSettings,
+    close_client,
+    open_client,
+)
+from custom_components.csocket.mqtt_reader import PacketReader
+
+TOPIC = b"application/app/device/24e124148b123456/event/up"
+CONNACK = b"\x20\x03\x00\x00\x00"  # MQTT 5: no session, success, no properties
+PINGRESP = b"\xd0\x00"
+
+
+def varint(value: int) -> bytes:
+    """MQTT's variable byte integer."""
+    out = bytearray()
+    while True:
+        value, byte = divmod(value, 128)
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def publish(
+    payload: bytes, *, qos: int = 0, mid: int = 0, properties: bytes = b""
+) -> bytes:
+    """An MQTT 5 PUBLISH packet."""
+    body = len(TOPIC).to_bytes(2, "big") + TOPIC
+    if qos:
+        body += mid.to_bytes(2, "big")
+    body += varint(len(properties)) + properties + payload
+    return bytes([0x30 | qos << 1]) + varint(len(body)) + body
+
+
+# A user property ("source", "test") and a content type: skipped, not payload.
+PROPERTIES = (
+    b"\x26\x00\x06source\x00\x04test\x03" + len(b"json").to_bytes(2, "big") + b"json"
+)
+
+
+Script = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+async def start_peer(script: Script, end: bytes = b"") -> asyncio.Server:
+    """A peer that answers CONNECT, runs `script`, writes `end` and hangs up."""
+
+    async def broker(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        header = await reader.readexactly(2)  # CONNECT, short enough for 1 byte
+        await reader.readexactly(header[1])
+        writer.write(CONNACK)
+        await script(reader, writer)
+        writer.write(end)
+        await writer.drain()
+        writer.close()
+
+    return await asyncio.start_server(broker, "127.0.0.1", 0)
+
+
+async def run_peer(
+    script: Script, *, end: bytes = b""
+) -> tuple[list[bytes], aiomqtt.MqttError | None]:
+    """Connect csocket's client to a peer running `script` after CONNACK.
+
+    Then the peer writes `end` and hangs up. Returns the payloads delivered and
+    how the client's connection ended.
+    """
+    received: list[bytes] = []
+
+    def on_message(topic: str, payload: bytes) -> None:
+        assert topic == TOPIC.decode()
+        received.append(payload)
+
+    server = await start_peer(script, end)
+    settings = BrokerSettings(host="127.0.0.1", port=server.sockets[0].getsockname()[1])
+    async with server:
+        client = await open_client(
+            settings,
+            None,
+            identifier="csocket-reader",
+            persistent=False,
+            on_message=on_message,
+        )
+        ended: aiomqtt.MqttError | None = None
+        try:
+            async with asyncio.timeout(10):
+                async for _ in client.messages:
+                    pass
+        except aiomqtt.MqttError as err:
+            ended = err
+    return received, ended
+
+
+async def dribble(writer: asyncio.StreamWriter, data: bytes, cut: int) -> None:
+    """Write `data` in pieces of `cut` bytes, each its own TCP segment."""
+    for start in range(0, len(data), cut):
+        writer.write(data[start : start + cut])
+        await writer.drain()
+        await asyncio.sleep(0.002)  # pacing only: the result cannot depend on it
+
+
+@pytest.mark.parametrize("cut", [1, 3, 7, 1000])
+async def test_packets_cut_anywhere_arrive_whole_in_order_and_acknowledged(
+    allow_loopback: None, cut: int
+) -> None:
+    """Each PUBLISH is delivered once, whole, however its bytes arrive.
+
+    QoS 1 ones are acknowledged by message id. The packets paho handles (here
+    a PINGRESP between two messages) reach it whole and keep their place. A
+    payload of 300 bytes takes a two-byte length; MQTT 5 properties are
+    skipped, not delivered as payload.
+    """
+    long = bytes(range(256)) + b"x" * 44
+    stream = (
+        publish(b"one", qos=1, mid=1, properties=PROPERTIES)
+        + PINGRESP
+        + publish(long, qos=1, mid=0x1234)
+        + publish(b"three")
+    )
+    acks: list[bytes] = []
+
+    async def script(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        await dribble(writer, stream, cut)
+        acks.extend([await reader.readexactly(4), await reader.readexactly(4)])
+
+    received, ended = await run_peer(script, end=publish(b"sentinel"))
+
+    assert received == [b"one", long, b"three", b"sentinel"]
+    assert acks == [b"\x40\x02\x00\x01", b"\x40\x02\x12\x34"]  # PUBACKs, in order
+    assert ended is not None  # the peer hung up
+
+
+async def test_qos_2_goes_through_paho_in_its_place(allow_loopback: None) -> None:
+    """A QoS 2 message (csocket subscribes at QoS 1; a broker may still send one).
+
+    paho runs the PUBREC / PUBREL / PUBCOMP exchange and delivers it at
+    PUBREL; the messages around it keep their order.
+    """
+    exchange: list[bytes] = []
+
+    async def script(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        writer.write(publish(b"before") + publish(b"two", qos=2, mid=7))
+        exchange.append(await reader.readexactly(4))  # PUBREC
+        writer.write(b"\x62\x02\x00\x07")  # PUBREL
+        exchange.append(await reader.readexactly(4))  # PUBCOMP
+
+    received, _ = await run_peer(script, end=publish(b"after"))
+
+    assert received == [b"before", b"two", b"after"]
+    assert exchange == [b"\x50\x02\x00\x07", b"\x70\x02\x00\x07"]
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        publish(b"cut off")[:-2],  # the connection ends inside a packet
+        b"\x30\xff\xff\xff\xff\x01",  # a length of five bytes: malformed
+    ],
+    ids=["cut-off", "malformed"],
+)
+async def test_the_end_comes_after_every_complete_packet(
+    allow_loopback: None, caplog: pytest.LogCaptureFixture, tail: bytes
+) -> None:
+    """Complete packets before the end are delivered; then the connection ends.
+
+    What follows them, a packet the end cut off or one paho refuses, ends the
+    connection (the transport reconnects) and delivers nothing.
+    """
+
+    async def script(
+        _reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        writer.write(publish(b"one") + publish(b"two", qos=1, mid=2))
+
+    received, ended = await run_peer(script, end=tail)
+
+    assert received == [b"one", b"two"]
+    assert isinstance(ended, aiomqtt.MqttError)
+    assert [
+        r
+        for r in caplog.records
+        if r.levelno >= logging.ERROR and r.name.startswith("custom_components")
+    ] == []
+
+
+async def test_paho_reads_through_the_packet_reader(allow_loopback: None) -> None:
+    """The reader is in place: paho's socket attribute is what csocket set.
+
+    `_sock` is paho's own attribute. Were it renamed in a new paho, csocket
+    would silently fall back to paho's reading (correct, 4 times the CPU per
+    message: scripts/bench_receive.py) rather than fail.
+    """
+
+    async def script(
+        reader: asyncio.StreamReader, _writer: asyncio.StreamWriter
+    ) -> None:
+        await reader.read()  # until the client leaves
+
+    server = await start_peer(script)
+    settings = BrokerSettings(host="127.0.0.1", port=server.sockets[0].getsockname()[1])
+    async with server:
+        with_reader = await open_client(
+            settings, None, identifier="a", persistent=False, on_message=print
+        )
+        without = await open_client(settings, None, identifier="b", persistent=False)
+        try:
+            assert isinstance(with_reader._client.socket(), PacketReader)
+            # Without a message callback aiomqtt's queue gets paho's messages.
+            assert not isinstance(without._client.socket(), PacketReader)
+        finally:
+            await close_client(with_reader)
+            await close_client(without)
