@@ -6,12 +6,13 @@ One real Mosquitto on a free port and a publisher process sending ChirpStack-siz
 QoS 1 uplinks as fast as the broker takes them. Two clients, alternating in the
 same run, receive them into a counter, as the hub's entry point would:
 
-* **csocket**: `CsocketClient` as csocket opens it (MQTT 5, messages straight
-  from paho), reading the socket in batches and writing acknowledgements on
-  the event loop (mqtt_client.py);
-* **aiomqtt**: the same client with aiomqtt's own socket callbacks back: one
-  packet per readiness event, each acknowledgement registered for writing
-  through the loop's self-pipe.
+* **csocket**: `CsocketClient` as csocket opens it (MQTT 5): its PacketReader
+  reads the socket once per wake-up and takes the PUBLISH packets before paho
+  parses them (mqtt_reader.py); acknowledgements are written on the event
+  loop (mqtt_client.py);
+* **aiomqtt**: the same client with aiomqtt's own socket callbacks back: paho
+  reads every packet, one per readiness event, and each acknowledgement is
+  registered for writing through the loop's self-pipe.
 
 Prints this process's CPU time per message (the publisher and the broker are
 other processes) and the ratio. The end-to-end effect is in scripts/bench_e2e.py.

@@ -224,7 +224,9 @@ class CsocketClient(aiomqtt.Client):
     # writability from another thread's point of view (a wake-up through the
     # loop's self-pipe, then add_writer and remove_writer) for every QoS 1
     # acknowledgement: per uplink, several system calls and event-loop turns
-    # that cost more than reading the message.
+    # that cost more than reading the message. With a message callback, paho
+    # reads through a PacketReader, which takes the PUBLISH packets itself
+    # (mqtt_reader.py); without one (aiomqtt's queue), paho reads in batches.
 
     def _on_socket_open(self, client: Client, userdata: Any, sock: PahoSocket) -> None:
         if self._deliver is not None and getattr(client, "_sock", None) is sock:
@@ -246,9 +248,10 @@ class CsocketClient(aiomqtt.Client):
     def _read(self, client: Client) -> None:
         """Read what the socket has (PacketReader), else up to READ_BATCH packets."""
         sock = client.socket()
+        more = False
         try:
             if isinstance(sock, PacketReader):
-                more = sock.read(client)
+                sock.read(client)
             else:
                 more = self._read_through_paho(client)
         except Exception as exc:  # noqa: BLE001 - as aiomqtt: the connection broke

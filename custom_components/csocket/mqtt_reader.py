@@ -25,7 +25,9 @@ from paho.mqtt.client import Client
 
 # Bytes read from the socket per wake-up at most: about 60 ChirpStack uplinks.
 # Under load the rest waits for the next turn of the event loop (the socket
-# still signals it), so other callbacks keep running.
+# still signals it), so other callbacks keep running. More than a TLS record
+# holds (16 KiB): a read never leaves decoded bytes behind in TLS, which the
+# socket would not signal.
 READ_SIZE: Final = 65536
 PUBLISH: Final = 0x30
 # A variable byte integer has at most 4 bytes (2**28 - 1).
@@ -80,11 +82,8 @@ class PacketReader:
             return b""
         raise BlockingIOError
 
-    def read(self, client: Client) -> bool:
-        """Read the socket once and process what it completed.
-
-        True when TLS holds decoded bytes the socket will not signal.
-        """
+    def read(self, client: Client) -> None:
+        """Read the socket once and process the packets it completed."""
         if not self._ended:
             self._fill()
         self._process(client)
@@ -95,9 +94,6 @@ class PacketReader:
             self._for_paho = 0
             self._end_for_paho = True
             client.loop_read()
-            return False
-        pending = getattr(self._sock, "pending", None)
-        return pending is not None and pending() > 0
 
     def _fill(self) -> None:
         try:
