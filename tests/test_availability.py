@@ -102,6 +102,46 @@ async def test_tracker_moves_its_deadline_without_new_timers(
     tracker.stop()
 
 
+async def test_one_timer_ends_every_window_in_order(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    """Each socket's window ends at its own deadline, reported once.
+
+    One timer serves them all: two windows ending together both end, a socket
+    removed is never reported, and one whose interval was lowered after the
+    others were armed ends first.
+    """
+    freezer.move_to(T0)
+    changed: list[str] = []
+    tracker = AvailabilityTracker(
+        hass, lambda: 2.5, lambda d: changed.append(f"{d.dev_eui} {d.available}")
+    )
+    devices = {}
+    # Windows: interval x 2.5 + 1 min.
+    for eui, interval in (
+        ("a", 600),
+        ("b", 1200),
+        ("c", 1200),
+        ("d", 300),
+        ("e", 2400),
+    ):
+        device = devices[eui] = SocketDevice(ref=DeviceRef(eui))
+        device.state.record_sent("report_interval", interval)
+        device.last_seen = T0
+        tracker.update(device)
+    tracker.remove("d")  # 13.5 min
+    devices["e"].state.record_sent("report_interval", 120)
+    tracker.restart_window(devices["e"])  # 101 -> 6 min
+
+    await _tick(hass, freezer, minutes=6, seconds=1)
+    assert changed == ["e False"]
+    await _tick(hass, freezer, minutes=20)  # 26 min 1 s
+    assert changed == ["e False", "a False"]
+    await _tick(hass, freezer, minutes=25)  # 51 min 1 s
+    assert changed == ["e False", "a False", "b False", "c False"]
+    tracker.stop()
+
+
 # End to end -----------------------------------------------------------------
 
 

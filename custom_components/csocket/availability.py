@@ -7,13 +7,17 @@ to commands): two consecutive gaps that agree are the interval. Until then the
 largest gap seen is the floor, and with no gap at all the device's longest
 interval (18 h), so silence alone never marks a socket unavailable early.
 
-One timer per socket waits for a deadline that is rarely moved: an uplink
-only pushes the deadline later, and the timer, when it fires, re-arms itself
-for the current deadline instead of being cancelled on every uplink.
+One timer per entry waits for the earliest deadline of its sockets, kept in
+a heap. A socket's deadline is rarely moved there: an uplink only pushes it
+later, and when it comes the socket is re-evaluated and re-armed for its
+current deadline. Only a deadline that moves earlier (the interval learned,
+a delay task) adds an entry, and the timer is moved only when that entry comes
+first: no timer object per socket, none cancelled per uplink.
 """
 
 from __future__ import annotations
 
+import heapq
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -165,7 +169,11 @@ class AvailabilityTracker:
         self._hass = hass
         self._factor = factor
         self._on_change = on_change
-        self._timers: dict[str, tuple[datetime, CALLBACK_TYPE]] = {}
+        # Each armed socket's deadline and the socket; the heap holds these
+        # deadlines, and entries no longer armed (stale) until they come up.
+        self._armed: dict[str, tuple[datetime, SocketDevice]] = {}
+        self._heap: list[tuple[datetime, str]] = []
+        self._timer: tuple[datetime, CALLBACK_TYPE] | None = None
 
     def deadline(
         self, device: SocketDevice, expires: datetime | None
@@ -212,36 +220,63 @@ class AvailabilityTracker:
         return changed
 
     def _arm(self, device: SocketDevice, deadline: datetime | None) -> None:
-        timer = self._timers.get(device.dev_eui)
-        if timer is not None:
-            if deadline is not None and timer[0] <= deadline:
-                return  # fires first and re-arms for the later deadline
-            timer[1]()
-            del self._timers[device.dev_eui]
+        dev_eui = device.dev_eui
+        armed = self._armed.get(dev_eui)
         if deadline is None:
+            if armed is not None:
+                del self._armed[dev_eui]  # its heap entry is skipped
             return
+        if armed is not None and armed[0] <= deadline:
+            return  # comes first and re-arms for the later deadline
+        self._armed[dev_eui] = (deadline, device)
+        heapq.heappush(self._heap, (deadline, dev_eui))
+        self._wake_by(deadline)
 
-        @callback
-        def _wake(_now: datetime) -> None:
-            self._timers.pop(device.dev_eui, None)
+    def _wake_by(self, deadline: datetime) -> None:
+        """Have the timer fire at `deadline`, unless it fires earlier."""
+        if self._timer is not None:
+            if self._timer[0] <= deadline:
+                return
+            self._timer[1]()
+        self._timer = (
+            deadline,
+            async_track_point_in_utc_time(
+                self._hass, self._wake, deadline + timedelta(microseconds=1)
+            ),
+        )
+
+    @callback
+    def _wake(self, _now: datetime) -> None:
+        self._timer = None
+        heap = self._heap
+        now = dt_util.utcnow()
+        while heap and heap[0][0] < now:
+            deadline, dev_eui = heapq.heappop(heap)
+            if self._is_stale((deadline, dev_eui)):
+                continue
+            device = self._armed.pop(dev_eui)[1]
             if self.update(device):
                 self._on_change(device)
+        while heap and self._is_stale(heap[0]):
+            heapq.heappop(heap)  # stale entries need no wake-up
+        if heap:
+            self._wake_by(heap[0][0])
 
-        when = deadline + timedelta(microseconds=1)
-        self._timers[device.dev_eui] = (
-            when,
-            async_track_point_in_utc_time(self._hass, _wake, when),
-        )
+    def _is_stale(self, entry: tuple[datetime, str]) -> bool:
+        """A heap entry for a socket disarmed, or armed again for another time."""
+        armed = self._armed.get(entry[1])
+        return armed is None or armed[0] != entry[0]
 
     @callback
     def remove(self, dev_eui: str) -> None:
         """Stop watching a socket."""
-        if timer := self._timers.pop(dev_eui, None):
-            timer[1]()
+        self._armed.pop(dev_eui, None)
 
     @callback
     def stop(self) -> None:
-        """Cancel every timer."""
-        for _when, unsub in self._timers.values():
-            unsub()
-        self._timers.clear()
+        """Cancel the timer."""
+        if self._timer is not None:
+            self._timer[1]()
+            self._timer = None
+        self._armed.clear()
+        self._heap.clear()
