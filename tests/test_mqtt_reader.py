@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 
 import aiomqtt
 import pytest
+from aiomqtt import ProtocolVersion
 
 from custom_components.csocket.connection import (
     BrokerSettings,
@@ -24,6 +25,7 @@ from custom_components.csocket.mqtt_reader import PacketReader
 
 TOPIC = b"application/app/device/24e124148b123456/event/up"
 CONNACK = b"\x20\x03\x00\x00\x00"  # MQTT 5: no session, success, no properties
+CONNACK_311 = b"\x20\x02\x00\x00"
 PINGRESP = b"\xd0\x00"
 
 
@@ -38,13 +40,20 @@ def varint(value: int) -> bytes:
 
 
 def publish(
-    payload: bytes, *, qos: int = 0, mid: int = 0, properties: bytes = b""
+    payload: bytes,
+    *,
+    qos: int = 0,
+    mid: int = 0,
+    properties: bytes = b"",
+    v5: bool = True,
 ) -> bytes:
-    """An MQTT 5 PUBLISH packet."""
+    """A PUBLISH packet, MQTT 5 (with `properties`) or 3.1.1."""
     body = len(TOPIC).to_bytes(2, "big") + TOPIC
     if qos:
         body += mid.to_bytes(2, "big")
-    body += varint(len(properties)) + properties + payload
+    if v5:
+        body += varint(len(properties)) + properties
+    body += payload
     return bytes([0x30 | qos << 1]) + varint(len(body)) + body
 
 
@@ -57,7 +66,9 @@ PROPERTIES = (
 Script = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
-async def start_peer(script: Script, end: bytes = b"") -> asyncio.Server:
+async def start_peer(
+    script: Script, end: bytes = b"", *, v5: bool = True
+) -> asyncio.Server:
     """A peer that answers CONNECT, runs `script`, writes `end` and hangs up."""
 
     async def broker(
@@ -65,7 +76,7 @@ async def start_peer(script: Script, end: bytes = b"") -> asyncio.Server:
     ) -> None:
         header = await reader.readexactly(2)  # CONNECT, short enough for 1 byte
         await reader.readexactly(header[1])
-        writer.write(CONNACK)
+        writer.write(CONNACK if v5 else CONNACK_311)
         await script(reader, writer)
         writer.write(end)
         await writer.drain()
@@ -75,7 +86,7 @@ async def start_peer(script: Script, end: bytes = b"") -> asyncio.Server:
 
 
 async def run_peer(
-    script: Script, *, end: bytes = b""
+    script: Script, *, end: bytes = b"", v5: bool = True
 ) -> tuple[list[bytes], aiomqtt.MqttError | None]:
     """Connect csocket's client to a peer running `script` after CONNACK.
 
@@ -88,7 +99,7 @@ async def run_peer(
         assert topic == TOPIC.decode()
         received.append(payload)
 
-    server = await start_peer(script, end)
+    server = await start_peer(script, end, v5=v5)
     settings = BrokerSettings(host="127.0.0.1", port=server.sockets[0].getsockname()[1])
     async with server:
         client = await open_client(
@@ -96,6 +107,7 @@ async def run_peer(
             None,
             identifier="csocket-reader",
             persistent=False,
+            protocol=ProtocolVersion.V5 if v5 else ProtocolVersion.V311,
             on_message=on_message,
         )
         ended: aiomqtt.MqttError | None = None
@@ -116,23 +128,28 @@ async def dribble(writer: asyncio.StreamWriter, data: bytes, cut: int) -> None:
         await asyncio.sleep(0.002)  # pacing only: the result cannot depend on it
 
 
-@pytest.mark.parametrize("cut", [1, 3, 7, 1000])
+@pytest.mark.parametrize(
+    ("cut", "v5"),
+    [(1, True), (3, True), (7, True), (1000, True), (1, False), (1000, False)],
+    ids=["1-v5", "3-v5", "7-v5", "1000-v5", "1-v311", "1000-v311"],
+)
 async def test_packets_cut_anywhere_arrive_whole_in_order_and_acknowledged(
-    allow_loopback: None, cut: int
+    allow_loopback: None, cut: int, *, v5: bool
 ) -> None:
     """Each PUBLISH is delivered once, whole, however its bytes arrive.
 
     QoS 1 ones are acknowledged by message id. The packets paho handles (here
     a PINGRESP between two messages) reach it whole and keep their place. A
     payload of 300 bytes takes a two-byte length; MQTT 5 properties are
-    skipped, not delivered as payload.
+    skipped, not delivered as payload. MQTT 3.1.1 (a broker refusing MQTT 5)
+    has no properties.
     """
     long = bytes(range(256)) + b"x" * 44
     stream = (
-        publish(b"one", qos=1, mid=1, properties=PROPERTIES)
+        publish(b"one", qos=1, mid=1, properties=PROPERTIES if v5 else b"", v5=v5)
         + PINGRESP
-        + publish(long, qos=1, mid=0x1234)
-        + publish(b"three")
+        + publish(long, qos=1, mid=0x1234, v5=v5)
+        + publish(b"three", v5=v5)
     )
     acks: list[bytes] = []
 
@@ -142,7 +159,7 @@ async def test_packets_cut_anywhere_arrive_whole_in_order_and_acknowledged(
         await dribble(writer, stream, cut)
         acks.extend([await reader.readexactly(4), await reader.readexactly(4)])
 
-    received, ended = await run_peer(script, end=publish(b"sentinel"))
+    received, ended = await run_peer(script, end=publish(b"sentinel", v5=v5), v5=v5)
 
     assert received == [b"one", long, b"three", b"sentinel"]
     assert acks == [b"\x40\x02\x00\x01", b"\x40\x02\x12\x34"]  # PUBACKs, in order
