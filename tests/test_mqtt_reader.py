@@ -166,6 +166,26 @@ async def test_packets_cut_anywhere_arrive_whole_in_order_and_acknowledged(
     assert ended is not None  # the peer hung up
 
 
+async def test_a_message_longer_than_one_read_arrives_whole(
+    allow_loopback: None,
+) -> None:
+    """A packet larger than the reader takes per wake-up (64 KiB).
+
+    Its length takes three bytes; it is assembled over several reads, and
+    the message after it still arrives.
+    """
+    big = bytes(range(256)) * 300  # 76 800 bytes
+
+    async def script(
+        _reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        writer.write(publish(big, qos=1, mid=9) + publish(b"after"))
+
+    received, _ = await run_peer(script)
+
+    assert received == [big, b"after"]
+
+
 async def test_qos_2_goes_through_paho_in_its_place(allow_loopback: None) -> None:
     """A QoS 2 message (csocket subscribes at QoS 1; a broker may still send one).
 
