@@ -9,7 +9,10 @@ paths are in test_transport.py and test_commands.py.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import socket
+import struct
 from collections.abc import Awaitable, Callable
 
 import aiomqtt
@@ -46,9 +49,10 @@ def publish(
     mid: int = 0,
     properties: bytes = b"",
     v5: bool = True,
+    topic: bytes = TOPIC,
 ) -> bytes:
     """A PUBLISH packet, MQTT 5 (with `properties`) or 3.1.1."""
-    body = len(TOPIC).to_bytes(2, "big") + TOPIC
+    body = len(topic).to_bytes(2, "big") + topic
     if qos:
         body += mid.to_bytes(2, "big")
     if v5:
@@ -78,8 +82,9 @@ async def start_peer(
         await reader.readexactly(header[1])
         writer.write(CONNACK if v5 else CONNACK_311)
         await script(reader, writer)
-        writer.write(end)
-        await writer.drain()
+        with contextlib.suppress(ConnectionError):  # a script may reset it
+            writer.write(end)
+            await writer.drain()
         writer.close()
 
     return await asyncio.start_server(broker, "127.0.0.1", 0)
@@ -90,13 +95,15 @@ async def run_peer(
 ) -> tuple[list[bytes], aiomqtt.MqttError | None]:
     """Connect csocket's client to a peer running `script` after CONNACK.
 
-    Then the peer writes `end` and hangs up. Returns the payloads delivered and
-    how the client's connection ended.
+    Then the peer writes `end` and hangs up. Returns the payloads delivered
+    (prefixed with their topic when it is not TOPIC) and how the client's
+    connection ended.
     """
     received: list[bytes] = []
 
     def on_message(topic: str, payload: bytes) -> None:
-        assert topic == TOPIC.decode()
+        if topic != TOPIC.decode():
+            payload = f"topic {topic!r}: ".encode() + payload
         received.append(payload)
 
     server = await start_peer(script, end, v5=v5)
@@ -268,3 +275,118 @@ async def test_paho_reads_through_the_packet_reader(allow_loopback: None) -> Non
         finally:
             await close_client(with_reader)
             await close_client(without)
+
+
+def _csocket_errors(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno >= logging.ERROR and r.name.startswith("custom_components")
+    ]
+
+
+async def test_a_topic_that_is_not_utf8_is_acknowledged_and_skipped(
+    allow_loopback: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A hostile PUBLISH whose topic is not UTF-8 (a broker should refuse it).
+
+    paho gets it (csocket's reader does not decode it), csocket logs one error
+    for the connection, acknowledges it so the broker does not send it again,
+    and the next message arrives.
+    """
+    acks: list[bytes] = []
+
+    async def script(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        writer.write(publish(b"bad", qos=1, mid=5, topic=b"application/\xff"))
+        acks.append(await reader.readexactly(4))
+
+    received, _ = await run_peer(script, end=publish(b"after"))
+
+    assert received == [b"after"]
+    assert acks == [b"\x40\x02\x00\x05"]
+    assert _csocket_errors(caplog) == ["Error handling an MQTT message"]
+
+
+@pytest.mark.parametrize(
+    ("bad", "delivered"),
+    [
+        # MQTT 5 allows an empty topic with a topic alias, which csocket never
+        # grants: paho delivers it as it is; the hub ignores the topic.
+        (publish(b"aliased", topic=b""), [b"topic '': aliased", b"after"]),
+        # A topic longer than its packet, a property length of five bytes:
+        # paho refuses the packet and the connection ends there.
+        (b"\x30\x04\x00\x09ab" + publish(b"lost"), []),
+        (
+            b"\x30\x0a" + len(b"ab").to_bytes(2, "big") + b"ab\xff\xff\xff\xff\x01x",
+            [],
+        ),
+    ],
+    ids=["empty-topic", "topic-too-long", "properties-malformed"],
+)
+async def test_malformed_publish_packets_get_paho_handling(
+    allow_loopback: None,
+    caplog: pytest.LogCaptureFixture,
+    bad: bytes,
+    delivered: list[bytes],
+) -> None:
+    """PUBLISH packets csocket's reader does not take: paho decides.
+
+    Nothing of them is delivered as a message of TOPIC, no packet after a
+    refused one is read, and csocket logs no error (the transport reports the
+    lost connection and reconnects).
+    """
+
+    async def script(
+        _reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        writer.write(publish(b"before") + bad)
+
+    received, ended = await run_peer(script, end=publish(b"after"))
+
+    assert received == [b"before", *delivered]
+    assert ended is not None
+    assert _csocket_errors(caplog) == []
+
+
+async def test_a_broker_disconnect_ends_the_reading(allow_loopback: None) -> None:
+    """The broker's DISCONNECT (MQTT 5, "session taken over") goes to paho.
+
+    paho closes the connection; a message behind it is not delivered.
+    """
+
+    async def script(
+        _reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        writer.write(publish(b"one") + b"\xe0\x01\x8e" + publish(b"never"))
+
+    received, ended = await run_peer(script)
+
+    assert received == [b"one"]
+    assert ended is not None
+
+
+async def test_a_reset_connection_ends_after_the_complete_packets(
+    allow_loopback: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The peer resets the connection (RST) right after two messages.
+
+    Both are delivered; the reset reaches paho as the connection's end.
+    """
+
+    async def script(
+        _reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        writer.write(publish(b"one") + publish(b"two"))
+        await writer.drain()
+        await asyncio.sleep(0.05)  # pacing only: the messages leave first
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()
+
+    received, ended = await run_peer(script)
+
+    assert received == [b"one", b"two"]
+    assert ended is not None
+    assert _csocket_errors(caplog) == []

@@ -19,7 +19,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import aiomqtt
 from aiomqtt import ProtocolVersion
@@ -132,6 +132,21 @@ class CsocketClient(aiomqtt.Client):
             self._client.manual_ack_set(True)
         # Created on the event loop; paho calls back from the connect thread too.
         self._loop_thread = threading.get_ident()
+
+    async def __aenter__(self) -> Self:
+        """Connect; a connection that ended while connecting stays ended.
+
+        aiomqtt replaces a completed `_disconnected` once connected, for a
+        client reused after an earlier connection; csocket never reuses one.
+        A broker's DISCONNECT, hang-up or malformed packet read together with
+        the CONNACK would be forgotten, and the connection would look up with
+        nothing left to read.
+        """
+        ended = self._disconnected
+        await super().__aenter__()
+        if ended.done():
+            self._disconnected = ended
+        return self
 
     async def publish_or_refusal(
         self, topic: str, payload: bytes, *, qos: int, wait: float
@@ -295,8 +310,23 @@ class CsocketClient(aiomqtt.Client):
             super()._on_socket_register_write(client, None, sock)
 
     def _connection_broke(self, exc: Exception) -> None:
-        if not self._disconnected.done():
-            self._disconnected.set_exception(exc)
+        """Mark the connection broken, as aiomqtt does, and end it.
+
+        paho raised (a malformed packet it could not parse, a socket error while
+        writing). aiomqtt only marks the connection: its socket stayed open and
+        was read on, its messages delivered while the transport connected anew.
+        """
+        if self._disconnected.done():
+            return
+        self._disconnected.set_exception(exc)
+        # Read by whoever waits for the end; marked read here so that asyncio
+        # does not log it when nobody does (aiomqtt's care in _on_disconnect).
+        self._disconnected.exception()
+        sock = self._client.socket()
+        if sock is not None:
+            self._loop.remove_reader(sock.fileno())
+        # paho closes the socket once the DISCONNECT is written (or fails).
+        self._client.disconnect()
 
     @contextlib.contextmanager
     def _pending_call(
