@@ -184,31 +184,32 @@ class CsocketClient(aiomqtt.Client):
             super()._on_message(client, userdata, message)
             return
         try:
-            topic = message.topic
-        except UnicodeDecodeError:
-            # paho's property decodes; an invalid topic is still acknowledged.
-            topic = None
+            topic: str | None = message.topic  # paho decodes it here
+        except UnicodeDecodeError as err:
+            self._delivery_failed_once(err)
+            topic = None  # not delivered, still acknowledged
         self._handle_message(topic, message.payload, message.qos, message.mid)
 
     def _handle_message(
         self, topic: str | None, payload: bytes, qos: int, mid: int
     ) -> None:
         """Deliver a message, then acknowledge it (also if delivering failed)."""
-        # An exception raised into paho would end the connection: log it,
-        # once per connection, and go on with the next message.
         deliver = self._deliver
         try:
-            if topic is None:
-                raise ValueError("the topic is not UTF-8")  # noqa: TRY301 - logged below like any failure
-            if deliver is not None:
+            if topic is not None and deliver is not None:
                 deliver(topic, payload)
-        except Exception:
-            if not self._delivery_failed:
-                self._delivery_failed = True
-                _LOGGER.exception("Error handling an MQTT message")
+        except Exception as err:  # noqa: BLE001 - logged with its traceback
+            self._delivery_failed_once(err)
         finally:
             if qos:
                 self._client.ack(mid, qos)
+
+    def _delivery_failed_once(self, err: Exception) -> None:
+        # An exception raised into paho would end the connection: log it,
+        # once per connection, and go on with the next message.
+        if not self._delivery_failed:
+            self._delivery_failed = True
+            _LOGGER.error("Error handling an MQTT message", exc_info=err)
 
     def _on_disconnect(
         self,
