@@ -33,6 +33,7 @@ from pathlib import Path
 
 import aiomqtt
 import paho.mqtt.client as paho
+from aiomqtt.types import PahoSocket
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -115,13 +116,13 @@ async def receive(port: int, count: int, kind: str) -> float:
 
 
 def _open_without_reader(
-    self: CsocketClient, client: paho.Client, userdata: object, sock: object
+    self: CsocketClient, client: paho.Client, userdata: object, sock: PahoSocket
 ) -> None:
     """csocket's socket-open callback without the PacketReader: paho reads."""
     aiomqtt.Client._on_socket_open(self, client, userdata, sock)  # noqa: SLF001 - the callback csocket's replaces
     self._loop.call_soon_threadsafe(
         self._loop.add_reader,
-        sock.fileno(),  # type: ignore[attr-defined]
+        sock.fileno(),
         self._read,
         client,
     )
